@@ -1,0 +1,12 @@
+# The two commands of the README. Both set everything up first (idempotent: seconds once installed).
+PY := .venv/bin/python
+
+.PHONY: setup test demo
+setup:
+	bash tools/setup_env.sh
+
+test: setup
+	$(PY) -m pytest tests
+
+demo: setup
+	$(PY) tools/demo.py

@@ -1,0 +1,3 @@
+_base_ = './mask-rcnn_r50-cgd-identity_fpn_1x_coco.py'
+
+model = dict(backbone=dict(depth=101, init_cfg=dict(checkpoint='torchvision://resnet101')))

@@ -1,0 +1,10 @@
+# What most users can run today: plain ImageNet ResNet-50 weights (torchvision://resnet50) with
+# CGD in the paper's placement, started as the exact identity so step 0 is the pretrained network.
+# CGD trains in every stage, layer1 included: CGDResNet keeps plugins trainable in frozen stages.
+_base_ = './mask-rcnn_r50-cgd_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(
+        plugins=[dict(cfg=dict(type='CGD', identity_init=True), position='before_norm1')],
+        freeze_plugins=False,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')))

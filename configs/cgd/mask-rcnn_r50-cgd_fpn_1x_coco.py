@@ -1,0 +1,17 @@
+# Paper reproduction: Mask R-CNN R50-FPN 1x with CGD in every bottleneck, placed as the authors
+# do (conv1 -> CGD -> norm1 -> ReLU), from a CGD-ResNet-50 ImageNet checkpoint.
+_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
+custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
+
+# Written by tools/convert_imagenet_checkpoint.py from the authors' classification checkpoint.
+cgd_pretrained = 'checkpoints/cgd-resnet50_imagenet.pth'
+
+model = dict(
+    backbone=dict(
+        type='CGDResNet',
+        plugins=[dict(cfg=dict(type='CGD'), position='before_norm1')],
+        freeze_plugins=True,  # CGD is pretrained too: frozen_stages=1 freezes layer1 whole
+        init_cfg=dict(type='Pretrained', checkpoint=cgd_pretrained)))
+
+# CGD weight decay 5e-5, the rest of the detector 1e-4 (base weight_decay=1e-4).
+optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}))

@@ -1,0 +1,8 @@
+# RetinaNet R50-FPN 1x from torchvision ResNet-50 weights with identity-initialised CGD.
+_base_ = './retinanet_r50-cgd_fpn_1x_coco.py'
+
+model = dict(
+    backbone=dict(
+        plugins=[dict(cfg=dict(type='CGD', identity_init=True), position='before_norm1')],
+        freeze_plugins=False,
+        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')))

@@ -1,0 +1,4 @@
+from .backbones import CGDResNet, CGDResNetV1d
+from .layers import CGD
+
+__all__ = ['CGD', 'CGDResNet', 'CGDResNetV1d']

@@ -1,0 +1,3 @@
+from .cgd_resnet import CGDBasicBlock, CGDBottleneck, CGDResNet, CGDResNetV1d
+
+__all__ = ['CGDBasicBlock', 'CGDBottleneck', 'CGDResNet', 'CGDResNetV1d']

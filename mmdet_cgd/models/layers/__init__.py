@@ -1,0 +1,3 @@
+from .cgd import CGD, cgd_attention
+
+__all__ = ['CGD', 'cgd_attention']

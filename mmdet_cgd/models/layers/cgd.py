@@ -1,0 +1,86 @@
+"""Compact Global Descriptor (CGD), "Compact Global Descriptor for Neural Networks", arXiv 1907.09665.
+
+The cascaded ("final") scheme, per sample, with a = avg_pool(X), m = max_pool(X), s = softmax(a):
+
+    psi = tanh(s a^T w0 + b0)      phi = tanh(s m^T w1 + b1)      att = tanh(psi phi^T w2 + b2)
+    CGD(X) = X * (1 + att)
+
+Each C x C product times a C-vector collapses by associativity, (s a^T) w0 = s * (a . w0), so the
+attention costs O(C) per sample once the two poolings are done.
+"""
+import torch
+from mmengine.registry import MODELS
+from torch import nn
+
+
+def cgd_attention(avg: torch.Tensor, peak: torch.Tensor, w0: torch.Tensor, w1: torch.Tensor,
+                  w2: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor,
+                  b2: torch.Tensor) -> torch.Tensor:
+    """The (B, C) attention ``att`` from the pooled (B, C) vectors and the (C,) parameters.
+
+    Dot products are written as mul + sum rather than matmul so autocast leaves them in the
+    dtype they come in (float32 in ``CGD.forward``).
+    """
+    s = avg.softmax(dim=1)
+    psi = torch.tanh(s * (avg * w0).sum(1, keepdim=True) + b0)
+    phi = torch.tanh(s * (peak * w1).sum(1, keepdim=True) + b1)
+    return torch.tanh(psi * (phi * w2).sum(1, keepdim=True) + b2)
+
+
+@MODELS.register_module()
+class CGD(nn.Module):
+    """CGD attention layer: 6 x ``in_channels`` parameters, output shaped like its input.
+
+    Registered in mmengine's root ``MODELS`` (as mmcv's plugins are), so ``dict(type='CGD')``
+    builds in mmdet and in any other OpenMMLab package's child registry.
+
+    Args:
+        in_channels: channels of the input, as ``build_plugin_layer`` passes them.
+        identity_init: start as the exact identity (``w2 = b2 = 0``, so ``att = 0``) instead of the
+            authors' Xavier-uniform init, for inserting CGD into a pretrained network.
+
+    Parameters keep the authors' names and shapes (``w*``: C x 1, ``bias*``: 1 x C x 1 x 1), so
+    their checkpoints load by name.
+    """
+
+    _abbr_ = 'cgd'
+
+    def __init__(self, in_channels: int, identity_init: bool = False):
+        super().__init__()
+        if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
+            raise ValueError(f'CGD: in_channels must be a positive int, got {in_channels!r}')
+        self.in_channels = in_channels
+        self.identity_init = identity_init
+        for i in range(3):
+            self.register_parameter(f'w{i}', nn.Parameter(torch.empty(in_channels, 1)))
+            self.register_parameter(f'bias{i}', nn.Parameter(torch.empty(1, in_channels, 1, 1)))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Authors' init: Xavier-uniform on each w (as a C x 1 matrix), zero biases."""
+        for w in (self.w0, self.w1, self.w2):
+            nn.init.xavier_uniform_(w)
+        for b in (self.bias0, self.bias1, self.bias2):
+            nn.init.zeros_(b)
+        if self.identity_init:
+            nn.init.zeros_(self.w2)  # att = tanh(psi * 0 + 0) = 0, while w2 still gets gradient
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4:
+            raise ValueError(f'CGD expects a 4-D (N, C, H, W) tensor, got {x.dim()}-D with shape '
+                             f'{tuple(x.shape)}')
+        if x.size(1) != self.in_channels:
+            raise ValueError(f'CGD built with in_channels={self.in_channels} got an input with '
+                             f'{x.size(1)} channels (shape {tuple(x.shape)})')
+        # The small vectors are computed in at least float32, also for float16/bfloat16 inputs.
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        params = [p.to(dtype).view(-1) for p in self.parameters_in_order()]
+        att = cgd_attention(x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype), *params)
+        return x * (1 + att).to(x.dtype)[:, :, None, None]
+
+    def parameters_in_order(self):
+        """``w0, w1, w2, bias0, bias1, bias2``, the order ``cgd_attention`` takes them in."""
+        return self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2
+
+    def extra_repr(self) -> str:
+        return f'in_channels={self.in_channels}, identity_init={self.identity_init}'
