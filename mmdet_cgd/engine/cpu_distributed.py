@@ -1,0 +1,32 @@
+"""Distributed runs on machines without CUDA (gloo), which mmengine 0.10.7 cannot start alone.
+
+Its ``init_dist('pytorch')`` calls ``torch.cuda.set_device`` unconditionally and its DDP wrapper
+passes ``device_ids=[local_rank]``, which DDP refuses for CPU modules. Starting the gloo group
+before the Runner is built, and a wrapper with ``device_ids=None``, avoid both.
+"""
+import datetime
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+# A rank that dies must not leave the others waiting forever in a collective.
+DEFAULT_TIMEOUT_S = int(os.environ.get('MMDET_CGD_DIST_TIMEOUT_S', 600))
+
+
+def prepare_cpu_distributed(cfg: Config) -> bool:
+    """Start gloo and adapt ``cfg`` when launched by torchrun on a machine without CUDA.
+
+    Returns whether it did anything; with CUDA, or without a launcher, it leaves ``cfg`` to
+    mmengine.
+    """
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
+        return False
+    if not dist.is_initialized():
+        dist.init_process_group('gloo', timeout=datetime.timedelta(seconds=DEFAULT_TIMEOUT_S))
+    cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+    return True

@@ -1,0 +1,122 @@
+"""Convert the CGD authors' ImageNet ResNet checkpoints into backbone checkpoints for CGDResNet.
+
+Their classification format: torchvision ResNet names, CGD under ``<block>.attention.`` named
+``w0..w2, bias0..bias2`` or, in an older variant of the layer, ``squeeze{0,1,2}.0.weight/bias``;
+maybe a ``module.`` prefix (DataParallel) and maybe wrapped in ``{'state_dict': ...}``.
+Ours: the same torchvision names, CGD under ``<block>.cgd.`` with the authors' shapes.
+"""
+import os
+import re
+import tempfile
+from collections import OrderedDict
+from typing import Dict, List, Tuple
+
+import torch
+
+from .safe_checkpoint import CheckpointError, load_checkpoint_file
+
+_BACKBONE_KEY = re.compile(r'^(conv1|bn1)\.|^layer\d+\.\d+\.(conv\d|bn\d|downsample\.[01])\.')
+_CGD_KEY = re.compile(r'^(layer\d+\.\d+)\.attention\.(?:(w|bias)([012])|squeeze([012])\.0\.(weight|bias))$')
+_CLASSIFIER_KEY = re.compile(r'^fc\.(weight|bias)$')
+DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): None, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
+
+
+class ConversionError(ValueError):
+    """The input is not a checkpoint in the authors' format; the message lists what is off."""
+
+
+def unwrap_state_dict(checkpoint: Dict) -> Dict[str, torch.Tensor]:
+    state = checkpoint.get('state_dict', checkpoint)
+    return OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
+                       for k, v in state.items())
+
+
+def convert_state_dict(state: Dict[str, torch.Tensor]) -> Tuple[Dict, List[str], List[str]]:
+    """Returns ``(converted, dropped_classifier_keys, unknown_keys)``."""
+    converted, dropped, unknown = OrderedDict(), [], []
+    for key, value in state.items():
+        cgd = _CGD_KEY.match(key)
+        if cgd:
+            block, kind, index, sq_index, sq_kind = cgd.groups()
+            is_weight = kind == 'w' or sq_kind == 'weight'
+            index = index if index is not None else sq_index
+            name = f'{block}.cgd.{"w" if is_weight else "bias"}{index}'
+            shape = (-1, 1) if is_weight else (1, -1, 1, 1)
+            converted[name] = value.reshape(shape).clone()
+        elif _BACKBONE_KEY.match(key):
+            converted[key] = value
+        elif _CLASSIFIER_KEY.match(key):
+            dropped.append(key)
+        else:
+            unknown.append(key)
+    return converted, dropped, unknown
+
+
+def infer_depth(state: Dict[str, torch.Tensor]) -> int:
+    blocks = [1 + max((int(m.group(1)) for k in state
+                       for m in [re.match(rf'^layer{i}\.(\d+)\.', k)] if m), default=-1)
+              for i in range(1, 5)]
+    if tuple(blocks) not in DEPTHS:
+        raise ConversionError(f'cannot tell the ResNet depth: blocks per stage {blocks}, '
+                              f'expected one of {sorted(DEPTHS)}')
+    depth = DEPTHS[tuple(blocks)]
+    return depth or (50 if any('.conv3.' in k for k in state) else 34)
+
+
+def check_against_backbone(state: Dict[str, torch.Tensor], depth: int) -> None:
+    """Load into a CGDResNet with CGD in every block: no missing, unexpected or misshapen key."""
+    from mmdet_cgd.models import CGDResNet
+    model = CGDResNet(depth=depth, plugins=[dict(cfg=dict(type='CGD'), position='before_norm1')])
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    misshapen = [f'{k}: {tuple(state[k].shape)} vs {tuple(v.shape)}' for k, v in expected.items()
+                 if k in state and state[k].shape != v.shape]
+    if missing or unexpected or misshapen:
+        raise ConversionError(
+            f'converted weights do not fit CGDResNet-{depth} with CGD in every block: '
+            f'missing {missing[:8]} ({len(missing)}), unexpected {unexpected[:8]} '
+            f'({len(unexpected)}), shape mismatches {misshapen[:8]}')
+
+
+def save_atomically(obj, path: str, force: bool = False) -> None:
+    """Write to a temporary file beside ``path``, then rename: never a half-written checkpoint."""
+    if os.path.exists(path) and not force:
+        raise FileExistsError(f'{path!r} exists; pass --force to overwrite it')
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.pth')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
+def convert_checkpoint(src: str, dst: str, force: bool = False,
+                       skip_unknown: bool = False) -> Dict:
+    """Convert ``src`` into ``dst``; returns a report of what was mapped, dropped and skipped."""
+    checkpoint = load_checkpoint_file(src)
+    state = unwrap_state_dict(checkpoint)
+    if not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConversionError(f'{src!r}: expected a state_dict of tensors')
+    converted, dropped, unknown = convert_state_dict(state)
+    if unknown and not skip_unknown:
+        raise ConversionError(
+            f'{src!r} has {len(unknown)} keys outside the CGD authors\' ResNet format '
+            f'(expected conv1/bn1/layerN.M.{{conv,bn,downsample,attention}}/fc): '
+            f'{unknown[:10]}; pass --skip-unknown to drop them')
+    depth = infer_depth(converted)
+    check_against_backbone(converted, depth)
+    save_atomically(dict(state_dict=converted, meta=dict(source=os.path.basename(src),
+                                                         depth=depth)), dst, force)
+    n_cgd = sum('.cgd.' in k for k in converted)
+    return dict(depth=depth, converted=len(converted), cgd=n_cgd, dropped=dropped,
+                unknown=unknown)
+
+
+__all__ = ['ConversionError', 'CheckpointError', 'convert_checkpoint', 'save_atomically']

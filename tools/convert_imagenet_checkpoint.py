@@ -1,0 +1,31 @@
+"""Convert a CGD authors' ImageNet ResNet checkpoint into a CGDResNet backbone checkpoint.
+
+    python tools/convert_imagenet_checkpoint.py SRC.pth checkpoints/cgd-resnet50_imagenet.pth
+"""
+import argparse
+import sys
+
+from mmdet_cgd.utils.convert_imagenet import convert_checkpoint
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('src', help="the authors' classification checkpoint")
+    parser.add_argument('dst', help='where to write the backbone checkpoint')
+    parser.add_argument('--force', action='store_true', help='overwrite an existing DST')
+    parser.add_argument('--skip-unknown', action='store_true',
+                        help='drop keys outside the known format instead of failing')
+    args = parser.parse_args()
+    try:
+        report = convert_checkpoint(args.src, args.dst, force=args.force,
+                                    skip_unknown=args.skip_unknown)
+    except (ValueError, FileExistsError, RuntimeError) as e:
+        sys.exit(f'error: {e}')
+    print(f"wrote {args.dst}: ResNet-{report['depth']}, {report['converted']} tensors "
+          f"({report['cgd']} CGD); dropped classifier keys {report['dropped']}")
+    if report['unknown']:
+        print(f"skipped {len(report['unknown'])} unknown keys: {report['unknown']}")
+
+
+if __name__ == '__main__':
+    main()
