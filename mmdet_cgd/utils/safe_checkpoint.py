@@ -60,10 +60,14 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Dict:
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise CheckpointError(
-            f'refused to load {path!r}: it holds objects outside the allow-list of plain '
-            f'tensors, containers and mmengine log buffers ({str(e).splitlines()[-1][:300]}). '
-            'Only load it unsafely if you trust its source.') from e
+        unsafe = [line for line in str(e).splitlines() if 'Unsupported global' in line]
+        if unsafe:
+            raise CheckpointError(
+                f'refused to load {path!r}: it holds objects outside the allow-list of tensors, '
+                f'containers and mmengine log buffers ({unsafe[0].strip()[:300]}). Load it '
+                'unsafely only if you trust its source.') from e
+        raise CheckpointError(f'{path!r} ({size} bytes) is not a readable PyTorch checkpoint: '
+                              f'expected a torch.save() file') from e
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as e:
         raise CheckpointError(
             f'{path!r} ({size} bytes) is not a readable PyTorch checkpoint: expected a complete '
