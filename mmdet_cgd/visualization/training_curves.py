@@ -1,0 +1,40 @@
+"""Training loss and validation AP curves from mmengine's ``vis_data/scalars.json`` logs."""
+import json
+from pathlib import Path
+from typing import Dict, List
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def read_scalars(work_dir) -> List[dict]:
+    """All records of a work dir, in time order (a resumed run adds a timestamped folder)."""
+    files = sorted(Path(work_dir).glob('*/vis_data/scalars.json'))
+    if not files:
+        raise FileNotFoundError(f'no */vis_data/scalars.json under {work_dir}: expected the work '
+                                'dir of a run with LocalVisBackend (mmdet default_runtime)')
+    return [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
+
+
+def plot_training_curves(runs: Dict[str, str], out_path) -> None:
+    """``runs`` maps a label to a work dir; writes loss (left) and val AP (right) to a PNG."""
+    fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(11, 4))
+    for label, work_dir in runs.items():
+        records = read_scalars(work_dir)
+        train = [r for r in records if 'loss' in r]
+        val = [r for r in records if 'coco/bbox_mAP' in r]
+        ax_loss.plot([r['iter'] for r in train], [r['loss'] for r in train], label=label)
+        for key, style in (('coco/bbox_mAP', '-o'), ('coco/segm_mAP', '--s')):
+            points = [(r['step'], r[key]) for r in val if key in r]
+            if points:
+                ax_ap.plot(*zip(*points), style, label=f'{label} {key.split("/")[1]}')
+    ax_loss.set(title='training loss', xlabel='iteration', ylabel='loss', yscale='log')
+    ax_ap.set(title='validation AP (0.5:0.95)', xlabel='iteration', ylabel='AP', ylim=(0, 1))
+    for ax in (ax_loss, ax_ap):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(out_path, dpi=100)
+    plt.close(fig)

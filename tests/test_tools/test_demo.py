@@ -1,0 +1,73 @@
+"""A very short demo run end to end, and the heatmap tool on what it trained."""
+import cv2
+import pytest
+
+from tool_helpers import DEMO_CONFIG, python
+
+QUICK = ['--max-iters', '2', '--num-train', '6', '--num-val', '3', '--image-size', '128',
+         '--cfg-options', 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+         'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+         'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+         'test_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1']
+
+
+@pytest.fixture(scope='module')
+def demo(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo')
+    proc = python('tools/demo.py', '--data-root', root / 'data', '--work-dir', root / 'work',
+                  *QUICK)
+    return root, proc.stdout + proc.stderr
+
+
+def test_demo_generates_data_trains_evaluates_and_prints_the_metrics(demo):
+    root, log = demo
+    assert (root / 'data' / 'annotations' / 'instances_val.json').is_file()
+    assert 'Iter(train) [2/2]' in log
+    assert '| Mask R-CNN R18-FPN + CGD |' in log and '| Mask R-CNN R18-FPN |' in log
+    assert 'says nothing about COCO' in log
+    results = (root / 'work' / 'results.md').read_text()
+    assert results.count('\n| Mask R-CNN') == 2
+
+
+def test_demo_writes_every_picture(demo):
+    root, _ = demo
+    work = root / 'work'
+    predictions = cv2.imread(str(work / 'predictions.png'))
+    assert predictions is not None and predictions.shape[1] == 4 * 128  # 3 images + blank, 1 row
+    heatmap = cv2.imread(str(work / 'heatmap.png'))
+    assert heatmap.shape == (3 * 256, 3 * 256, 3)  # image, baseline, CGD rows x 3 images
+    assert cv2.imread(str(work / 'curves.png')) is not None
+
+
+def test_a_second_run_reuses_data_and_checkpoints(demo):
+    root, _ = demo
+    proc = python('tools/demo.py', '--data-root', root / 'data', '--work-dir', root / 'work',
+                  '--no-baseline', *QUICK)
+    log = proc.stdout + proc.stderr
+    assert 'using the dataset in' in log and 'not training again' in log
+    assert 'Iter(train)' not in log and '| Mask R-CNN R18-FPN + CGD |' in log
+
+
+def test_heatmap_tool_draws_the_expected_grid(demo, tmp_path):
+    root, _ = demo
+    work = root / 'work'
+    ckpt = {k: work / k / 'iter_2.pth' for k in ('CGD', 'baseline')}
+    base_cfg = str(DEMO_CONFIG).replace('r18-cgd', 'r18')
+    out = tmp_path / 'grid.png'
+    python('tools/feature_heatmap.py', '--model', 'baseline', base_cfg, ckpt['baseline'],
+           '--model', 'CGD', DEMO_CONFIG, ckpt['CGD'], '--image-dir', root / 'data' / 'val',
+           '--num-images', '2', '--tile', '96', '--out', out)
+    assert cv2.imread(str(out)).shape == (3 * 96, 2 * 96, 3)
+    # any layer, any number of models
+    python('tools/feature_heatmap.py', '--model', 'CGD', DEMO_CONFIG, ckpt['CGD'], '--images',
+           *sorted((root / 'data' / 'val').glob('*.png')), '--layer', 'backbone.layer2.0.cgd',
+           '--no-relu', '--tile', '64', '--out', out)
+    assert cv2.imread(str(out)).shape == (2 * 64, 3 * 64, 3)
+
+
+def test_heatmap_tool_names_a_missing_layer(demo, tmp_path):
+    root, _ = demo
+    proc = python('tools/feature_heatmap.py', '--model', 'CGD', DEMO_CONFIG,
+                  root / 'work' / 'CGD' / 'iter_2.pth', '--image-dir', root / 'data' / 'val',
+                  '--layer', 'backbone.layer9.bn1', '--out', tmp_path / 'x.png', check=False)
+    assert proc.returncode != 0 and "layer 'backbone.layer9.bn1' not in the model" in proc.stderr
