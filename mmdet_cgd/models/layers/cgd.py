@@ -6,25 +6,18 @@ The cascaded ("final") scheme, per sample, with a = avg_pool(X), m = max_pool(X)
     CGD(X) = X * (1 + att)
 
 Each C x C product times a C-vector collapses by associativity, (s a^T) w0 = s * (a . w0), so the
-attention costs O(C) per sample once the two poolings are done.
+attention costs O(C) per sample once the two poolings are done (``attention_terms``).
 """
 import torch
 from mmengine.registry import MODELS
 from torch import nn
 
+from .cgd_function import CGDFunction, attention_terms
 
-def cgd_attention(avg: torch.Tensor, peak: torch.Tensor, w0: torch.Tensor, w1: torch.Tensor,
-                  w2: torch.Tensor, b0: torch.Tensor, b1: torch.Tensor,
-                  b2: torch.Tensor) -> torch.Tensor:
-    """The (B, C) attention ``att`` from the pooled (B, C) vectors and the (C,) parameters.
 
-    Dot products are written as mul + sum rather than matmul so autocast leaves them in the
-    dtype they come in (float32 in ``CGD.forward``).
-    """
-    s = avg.softmax(dim=1)
-    psi = torch.tanh(s * (avg * w0).sum(1, keepdim=True) + b0)
-    phi = torch.tanh(s * (peak * w1).sum(1, keepdim=True) + b1)
-    return torch.tanh(psi * (phi * w2).sum(1, keepdim=True) + b2)
+def cgd_attention(avg: torch.Tensor, peak: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
+    """The (B, C) attention ``att`` from the pooled (B, C) vectors and the six (C,) parameters."""
+    return attention_terms(avg, peak, *params)[-1]
 
 
 @MODELS.register_module()
@@ -41,6 +34,9 @@ class CGD(nn.Module):
 
     Parameters keep the authors' names and shapes (``w*``: C x 1, ``bias*``: 1 x C x 1 x 1), so
     their checkpoints load by name.
+
+    When autograd records, ``forward`` runs the fused ``CGDFunction`` (same values, leaner
+    backward); otherwise, and when scripted, traced or exported, the plain ``forward_plain``.
     """
 
     _abbr_ = 'cgd'
@@ -72,6 +68,21 @@ class CGD(nn.Module):
         if x.size(1) != self.in_channels:
             raise ValueError(f'CGD built with in_channels={self.in_channels} got an input with '
                              f'{x.size(1)} channels (shape {tuple(x.shape)})')
+        if torch.jit.is_scripting() or not self._use_fused(x):
+            return self.forward_plain(x)
+        return self._forward_fused(x)
+
+    def _use_fused(self, x: torch.Tensor) -> bool:
+        if not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            return False
+        return x.requires_grad or any(p.requires_grad for p in self.parameters_in_order())
+
+    @torch.jit.unused
+    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
+        return CGDFunction.apply(x, *self.parameters_in_order())
+
+    def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
+        """The equations as written, autograd doing the rest: the readable reference path."""
         # The small vectors are computed in at least float32, also for float16/bfloat16 inputs.
         dtype = torch.promote_types(x.dtype, torch.float32)
         params = [p.to(dtype).view(-1) for p in self.parameters_in_order()]

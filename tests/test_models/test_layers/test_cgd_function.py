@@ -1,0 +1,108 @@
+"""The fused training path (CGDFunction) against the plain path and the explicit equations."""
+import pytest
+import torch
+
+from mmdet_cgd.models.layers import CGD
+from mmdet_cgd.models.layers.cgd_function import CGDFunction
+
+
+def randomized(c, seed=0, dtype=torch.float32):
+    """The authors' init plus non-zero biases and a non-zero w2 offset, in a trained-like range."""
+    torch.manual_seed(seed)
+    layer = CGD(c).to(dtype)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return layer
+
+
+def assert_agree(got, expected, tol=1e-6):
+    """Max difference within ``tol`` of the tensor's own scale (float32 sums differ in order)."""
+    err = (got - expected).abs().max().item()
+    assert err <= tol * max(1.0, expected.abs().max().item()), (err, expected.abs().max())
+
+
+def value_and_grads(layer, x, fused):
+    layer.zero_grad()
+    x = x.detach().clone().requires_grad_()
+    y = layer(x) if fused else layer.forward_plain(x)
+    # a loss that weighs every position differently
+    (y * torch.linspace(-1, 2, y.numel()).view_as(y).to(y.dtype)).sum().backward()
+    return [y.detach(), x.grad] + [p.grad.clone() for p in layer.parameters()]
+
+
+LAYOUTS = {
+    'contiguous': lambda x: x,
+    'channels_last': lambda x: x.contiguous(memory_format=torch.channels_last),
+    'non_contiguous': lambda x: x.transpose(2, 3),
+}
+
+
+@pytest.mark.parametrize('shape', [(2, 16, 9, 7), (1, 1, 1, 1), (3, 8, 1, 5), (1, 64, 20, 24)])
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+def test_fused_matches_plain_to_1e6_in_value_and_gradient(shape, layout):
+    layer = randomized(shape[1])
+    x = LAYOUTS[layout](torch.randn(shape) * 2)
+    fused, plain = value_and_grads(layer, x, True), value_and_grads(layer, x, False)
+    for f, p in zip(fused, plain):
+        assert_agree(f, p)
+
+
+def test_fused_gradcheck_in_float64():
+    layer = randomized(5, dtype=torch.float64)
+    x = torch.randn(2, 5, 3, 4, dtype=torch.float64, requires_grad=True)
+    params = [p.detach().clone().requires_grad_() for p in layer.parameters_in_order()]
+    assert torch.autograd.gradcheck(CGDFunction.apply, (x, *params))
+
+
+def test_training_forward_uses_the_fused_path_and_inference_the_plain_one(monkeypatch):
+    layer, x = randomized(4), torch.randn(1, 4, 3, 3)
+    calls = []
+    monkeypatch.setattr(CGD, 'forward_plain', lambda self, t: calls.append('plain') or t)
+    layer(x)
+    with torch.no_grad():
+        layer(x)
+    assert calls == ['plain']
+
+
+def test_backward_keeps_no_copy_of_the_input():
+    """Only the output (kept by the next layer anyway), argmax indices and (B, C) vectors."""
+    layer = randomized(32)
+    x = torch.randn(2, 32, 40, 40, requires_grad=True)
+    big = []
+
+    def pack(t):
+        if t.numel() >= x.numel():
+            big.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        y = layer(x)
+    assert len(big) == 1 and big[0].data_ptr() == y.data_ptr()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        big.clear()
+        layer.forward_plain(x)
+    assert any(t.data_ptr() == x.data_ptr() for t in big), 'the plain path keeps x'
+
+
+def test_works_under_torch_compile_without_graph_breaks():
+    layer = randomized(8)
+    x = torch.randn(2, 8, 6, 6)
+    compiled = torch.compile(layer, backend='aot_eager', fullgraph=True)
+    expected = value_and_grads(layer, x, True)
+    got = value_and_grads(compiled, x, True)
+    for e, g in zip(expected, got):
+        assert_agree(g, e)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_keeps_the_input_dtype_and_matches_float32(dtype):
+    layer = randomized(16)
+    x = torch.randn(2, 16, 8, 8)
+    with torch.autocast('cpu', dtype=dtype):
+        xa = x.to(dtype).requires_grad_()
+        y = layer(xa)
+        y.float().sum().backward()
+    assert y.dtype == dtype and xa.grad.dtype == dtype and layer.w0.grad.dtype == torch.float32
+    torch.testing.assert_close(y.float(), layer.forward_plain(x.to(dtype).float()),
+                               rtol=2e-2, atol=2e-2)
