@@ -21,7 +21,7 @@ def explicit_cgd(x, w0, w1, w2, b0, b1, b2):
     return torch.stack(outs)
 
 
-@pytest.fixture
+@pytest.fixture(scope='session')
 def cgd_reference():
     """``f(layer, x)``: the explicit C x C computation with ``layer``'s parameters."""
 

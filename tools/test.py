@@ -6,6 +6,7 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
@@ -15,7 +16,8 @@ from mmengine.runner import Runner
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
 from mmdet_cgd.engine import prepare_cpu_distributed
-from mmdet_cgd.utils import load_checkpoint_file
+from mmdet_cgd.utils import (CheckpointError, check_backbone_plugins, check_dataloader_data,
+                             load_checkpoint_file)
 
 
 def parse_args():
@@ -31,6 +33,8 @@ def parse_args():
                         help='override config settings, key=value')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='do not check the COCO annotation files before starting')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -39,8 +43,8 @@ def parse_args():
     return args
 
 
-def main():
-    args = parse_args()
+def prepare_config(args) -> Config:
+    """The config the Runner gets, after every check that can fail with a clear message."""
     load_checkpoint_file(args.checkpoint)  # a clear error now, not deep inside the Runner
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
@@ -53,8 +57,19 @@ def main():
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    prepare_cpu_distributed(cfg)
+    check_backbone_plugins(cfg.model)
+    if not args.skip_data_check:
+        check_dataloader_data(cfg, ('test_dataloader', ))
+    return cfg
 
+
+def main():
+    args = parse_args()
+    try:
+        cfg = prepare_config(args)
+    except (ValueError, CheckpointError) as e:
+        sys.exit(f'error: {e}')
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))

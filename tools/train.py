@@ -6,13 +6,16 @@
 import argparse
 import os
 import os.path as osp
+import sys
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import prepare_cpu_distributed
+from mmdet_cgd.engine import find_resume_checkpoint, prepare_cpu_distributed
+from mmdet_cgd.utils import (CheckpointError, check_backbone_plugins, check_dataloader_data,
+                             load_checkpoint_file)
 
 
 def parse_args():
@@ -29,14 +32,16 @@ def parse_args():
                         help='override config settings, key=value (e.g. train_cfg.max_iters=10)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='do not check the COCO annotation files before starting')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
 
-def main():
-    args = parse_args()
+def prepare_config(args) -> Config:
+    """The config the Runner gets, after every check that can fail with a clear message."""
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
@@ -54,11 +59,27 @@ def main():
                              f'config; {args.config} has auto_scale_lr={cfg.get("auto_scale_lr")}')
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # the furthest checkpoint that loads, even if the last save was cut short
+        cfg.resume, cfg.load_from = True, find_resume_checkpoint(cfg.work_dir)
+        if cfg.load_from is None:
+            print(f'--resume: no readable checkpoint in {cfg.work_dir}, starting from scratch')
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    prepare_cpu_distributed(cfg)
+    if cfg.get('load_from'):
+        load_checkpoint_file(cfg.load_from)  # a clear error now: missing, truncated or unsafe
+    check_backbone_plugins(cfg.model)
+    if not args.skip_data_check:
+        check_dataloader_data(cfg, ('train_dataloader', 'val_dataloader'))
+    return cfg
 
+
+def main():
+    args = parse_args()
+    try:
+        cfg = prepare_config(args)
+    except (ValueError, CheckpointError) as e:
+        sys.exit(f'error: {e}')
+    prepare_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     runner.train()
 

@@ -24,9 +24,10 @@ model = dict(
     neck=dict(in_channels=[width, width * 2, width * 4, width * 8], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64),
     roi_head=dict(
-        bbox_roi_extractor=dict(out_channels=64),
+        # objects are 24-96 px: map 24-48 to P2, 48-96 to P3 (mmdet's 56 puts all on P2)
+        bbox_roi_extractor=dict(out_channels=64, finest_scale=24),
         bbox_head=dict(in_channels=64, fc_out_channels=256, num_classes=5),
-        mask_roi_extractor=dict(out_channels=64),
+        mask_roi_extractor=dict(out_channels=64, finest_scale=24),
         mask_head=dict(in_channels=64, conv_out_channels=64, num_classes=5)),
     train_cfg=dict(
         rpn_proposal=dict(nms_pre=1000, max_per_img=500),
@@ -72,7 +73,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
+train_cfg = dict(_delete_=True, type='ReproducibleIterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters // 3)
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),

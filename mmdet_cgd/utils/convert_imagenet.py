@@ -5,14 +5,15 @@ Their classification format: torchvision ResNet names, CGD under ``<block>.atten
 maybe a ``module.`` prefix (DataParallel) and maybe wrapped in ``{'state_dict': ...}``.
 Ours: the same torchvision names, CGD under ``<block>.cgd.`` with the authors' shapes.
 """
+import io
 import os
 import re
-import tempfile
 from collections import OrderedDict
 from typing import Dict, List, Tuple
 
 import torch
 
+from mmdet_cgd.engine.atomic_local_backend import write_atomically
 from .safe_checkpoint import CheckpointError, load_checkpoint_file
 
 _BACKBONE_KEY = re.compile(r'^(conv1|bn1)\.|^layer\d+\.\d+\.(conv\d|bn\d|downsample\.[01])\.')
@@ -79,22 +80,13 @@ def check_against_backbone(state: Dict[str, torch.Tensor], depth: int) -> None:
             f'({len(unexpected)}), shape mismatches {misshapen[:8]}')
 
 
-def save_atomically(obj, path: str, force: bool = False) -> None:
-    """Write to a temporary file beside ``path``, then rename: never a half-written checkpoint."""
+def save_checkpoint_file(obj, path: str, force: bool = False) -> None:
+    """``torch.save`` through an atomic write; refuses to replace ``path`` unless ``force``."""
     if os.path.exists(path) and not force:
         raise FileExistsError(f'{path!r} exists; pass --force to overwrite it')
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.tmp-', suffix='.pth')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    write_atomically(buffer.getvalue(), path)
 
 
 def convert_checkpoint(src: str, dst: str, force: bool = False,
@@ -112,11 +104,11 @@ def convert_checkpoint(src: str, dst: str, force: bool = False,
             f'{unknown[:10]}; pass --skip-unknown to drop them')
     depth = infer_depth(converted)
     check_against_backbone(converted, depth)
-    save_atomically(dict(state_dict=converted, meta=dict(source=os.path.basename(src),
+    save_checkpoint_file(dict(state_dict=converted, meta=dict(source=os.path.basename(src),
                                                          depth=depth)), dst, force)
     n_cgd = sum('.cgd.' in k for k in converted)
     return dict(depth=depth, converted=len(converted), cgd=n_cgd, dropped=dropped,
                 unknown=unknown)
 
 
-__all__ = ['ConversionError', 'CheckpointError', 'convert_checkpoint', 'save_atomically']
+__all__ = ['ConversionError', 'CheckpointError', 'convert_checkpoint', 'save_checkpoint_file']

@@ -1,3 +1,4 @@
-from .cgd import CGD, cgd_attention
+from .cgd import CGD
+from .cgd_function import CGDFunction, attention_terms
 
-__all__ = ['CGD', 'cgd_attention']
+__all__ = ['CGD', 'CGDFunction', 'attention_terms']

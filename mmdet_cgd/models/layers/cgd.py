@@ -15,11 +15,6 @@ from torch import nn
 from .cgd_function import CGDFunction, attention_terms
 
 
-def cgd_attention(avg: torch.Tensor, peak: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-    """The (B, C) attention ``att`` from the pooled (B, C) vectors and the six (C,) parameters."""
-    return attention_terms(avg, peak, *params)[-1]
-
-
 @MODELS.register_module()
 class CGD(nn.Module):
     """CGD attention layer: 6 x ``in_channels`` parameters, output shaped like its input.
@@ -41,10 +36,12 @@ class CGD(nn.Module):
 
     _abbr_ = 'cgd'
 
-    def __init__(self, in_channels: int, identity_init: bool = False):
+    def __init__(self, in_channels: int = None, identity_init: bool = False):
         super().__init__()
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
-            raise ValueError(f'CGD: in_channels must be a positive int, got {in_channels!r}')
+            raise ValueError(
+                f'CGD: in_channels must be a positive int (the channels of its input), got '
+                f'{in_channels!r}; ResNet plugins= passes it, a direct build needs in_channels=')
         self.in_channels = in_channels
         self.identity_init = identity_init
         for i in range(3):
@@ -64,14 +61,15 @@ class CGD(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
             raise ValueError(f'CGD expects a 4-D (N, C, H, W) tensor, got {x.dim()}-D with shape '
-                             f'{tuple(x.shape)}')
+                             f'{list(x.shape)}')
         if x.size(1) != self.in_channels:
             raise ValueError(f'CGD built with in_channels={self.in_channels} got an input with '
-                             f'{x.size(1)} channels (shape {tuple(x.shape)})')
+                             f'{x.size(1)} channels (shape {list(x.shape)})')
         if torch.jit.is_scripting() or not self._use_fused(x):
             return self.forward_plain(x)
         return self._forward_fused(x)
 
+    @torch.jit.unused
     def _use_fused(self, x: torch.Tensor) -> bool:
         if not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
             return False
@@ -85,12 +83,16 @@ class CGD(nn.Module):
         """The equations as written, autograd doing the rest: the readable reference path."""
         # The small vectors are computed in at least float32, also for float16/bfloat16 inputs.
         dtype = torch.promote_types(x.dtype, torch.float32)
-        params = [p.to(dtype).view(-1) for p in self.parameters_in_order()]
-        att = cgd_attention(x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype), *params)
+        w0, w1, w2, b0, b1, b2 = [
+            p.to(dtype).view(1, -1)
+            for p in [self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2]
+        ]
+        att = attention_terms(x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype), w0, w1, w2,
+                              b0, b1, b2)[-1]
         return x * (1 + att).to(x.dtype)[:, :, None, None]
 
     def parameters_in_order(self):
-        """``w0, w1, w2, bias0, bias1, bias2``, the order ``cgd_attention`` takes them in."""
+        """``w0, w1, w2, bias0, bias1, bias2``, the order ``attention_terms`` takes them in."""
         return self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2
 
     def extra_repr(self) -> str:

@@ -24,8 +24,11 @@ def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
         psi = tanh(s * (a . w0) + b0),  phi = tanh(s * (m . w1) + b1)
         att = tanh(psi * (phi . w2) + b2)
 
-    Dot products are mul + sum rather than matmul so autocast leaves their dtype alone.
+    Dot products are mul + sum rather than matmul so autocast leaves their dtype alone. A sample
+    whose pooled vectors hold a NaN or an infinity comes out all NaN (``v - v`` is NaN there and
+    0 elsewhere): saturated tanh must not turn a broken input into a finite-looking output.
     """
+    a, m = a + (a - a), m + (m - m)
     s = a.softmax(1)
     p0 = (a * w0).sum(1, keepdim=True)
     psi = torch.tanh(s * p0 + b0)

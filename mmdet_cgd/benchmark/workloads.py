@@ -1,0 +1,55 @@
+"""What is timed: a model's inference forward and one training forward + backward."""
+from typing import Callable, Tuple
+
+import torch
+from mmdet.registry import MODELS
+from mmdet.testing import demo_mm_inputs
+from mmdet.utils import register_all_modules
+
+import mmdet_cgd  # noqa: F401
+from .variants import backbone_cfg, detector_cfg
+
+
+def build(model: str, variant: str, device: str) -> torch.nn.Module:
+    register_all_modules()
+    cfg = backbone_cfg(variant) if model == 'backbone' else detector_cfg(variant)
+    return MODELS.build(cfg).to(device)
+
+
+def workloads(model: str, net: torch.nn.Module, size, batch: int,
+              device: str) -> Tuple[Callable, Callable]:
+    """``(forward, forward_backward)`` closures for ``net`` at ``batch`` x 3 x H x W."""
+    h, w = size
+    if model == 'backbone':
+        x = torch.randn(batch, 3, h, w, device=device)
+
+        def forward():
+            net.eval()
+            with torch.no_grad():
+                net(x)
+
+        def forward_backward():
+            net.train()
+            net.zero_grad(set_to_none=True)
+            sum(o.float().mean() for o in net(x)).backward()
+
+        return forward, forward_backward
+
+    torch.manual_seed(0)
+    packed = demo_mm_inputs(batch, [[3, h, w]] * batch, num_items=[5] * batch, num_classes=80,
+                            device=device)
+    train_data = net.data_preprocessor(packed, training=True)
+    test_data = net.data_preprocessor(packed, training=False)
+
+    def forward():
+        net.eval()
+        with torch.no_grad():
+            net(**test_data, mode='predict')
+
+    def forward_backward():
+        net.train()
+        net.zero_grad(set_to_none=True)
+        loss, _ = net.parse_losses(net(**train_data, mode='loss'))
+        loss.backward()
+
+    return forward, forward_backward
