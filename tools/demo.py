@@ -33,7 +33,7 @@ def parse_args():
     parser.add_argument('--data-root', default='data/synthetic')
     parser.add_argument('--work-dir', default='work_dirs/demo')
     parser.add_argument('--no-baseline', action='store_true', help='train the CGD model only')
-    parser.add_argument('--max-iters', type=int, help='training iterations (config: 1500)')
+    parser.add_argument('--max-iters', type=int, help='training iterations (config: 1000)')
     parser.add_argument('--num-train', type=int, default=400, help='generated train images')
     parser.add_argument('--num-val', type=int, default=100, help='generated val images')
     parser.add_argument('--image-size', type=int, default=256)
@@ -79,8 +79,8 @@ def main():
     max_iters = args.max_iters
     if max_iters is not None:
         options += [f'train_cfg.max_iters={max_iters}',
-                    f'train_cfg.val_interval={max(1, max_iters // 3)}',
-                    f'default_hooks.checkpoint.interval={max(1, max_iters // 3)}']
+                    f'train_cfg.val_interval={max(1, max_iters // 4)}',
+                    f'default_hooks.checkpoint.interval={max(1, max_iters // 4)}']
     else:
         from mmengine.config import Config
         max_iters = Config.fromfile(MODELS['CGD'][1]).train_cfg.max_iters

@@ -9,7 +9,7 @@ metainfo = dict(
     classes=('disk', 'square', 'triangle', 'star', 'cross'),
     palette=[(220, 20, 60), (0, 128, 255), (255, 190, 0), (160, 0, 255), (0, 200, 80)])
 image_size = 256
-max_iters = 1500
+max_iters = 1000
 width = 32  # channels of the first stage; ResNet-18 uses 64
 
 model = dict(
@@ -74,7 +74,7 @@ val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
 train_cfg = dict(_delete_=True, type='ReproducibleIterBasedTrainLoop', max_iters=max_iters,
-                 val_interval=max_iters // 3)
+                 val_interval=max_iters // 4)
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),
     paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}),
@@ -85,6 +85,6 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=25),
-    checkpoint=dict(by_epoch=False, interval=max_iters // 3, max_keep_ckpts=2))
+    checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)

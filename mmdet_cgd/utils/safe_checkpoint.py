@@ -60,7 +60,7 @@ def load_checkpoint_file(path: str, map_location: Any = 'cpu') -> Dict:
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        unsafe = [line for line in str(e).splitlines() if 'Unsupported global' in line]
+        unsafe = [line for line in str(e).splitlines() if 'unsupported global' in line.lower()]
         if unsafe:
             raise CheckpointError(
                 f'refused to load {path!r}: it holds objects outside the allow-list of tensors, '
