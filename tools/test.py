@@ -5,19 +5,15 @@
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import prepare_cpu_distributed
-from mmdet_cgd.utils import (CheckpointError, check_backbone_plugins, check_dataloader_data,
-                             load_checkpoint_file)
+from mmdet_cgd.engine import build_runner, check_tool_config, load_tool_config
+from mmdet_cgd.utils import CheckpointError
 
 
 def parse_args():
@@ -34,7 +30,7 @@ def parse_args():
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--skip-data-check', action='store_true',
-                        help='do not check the COCO annotation files before starting')
+                        help='do not check the COCO annotation file before starting')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
@@ -45,21 +41,11 @@ def parse_args():
 
 def prepare_config(args) -> Config:
     """The config the Runner gets, after every check that can fail with a clear message."""
-    load_checkpoint_file(args.checkpoint)  # a clear error now, not deep inside the Runner
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
-    check_backbone_plugins(cfg.model)
-    if not args.skip_data_check:
-        check_dataloader_data(cfg, ('test_dataloader', ))
+    check_tool_config(cfg, ('test_dataloader', ), not args.skip_data_check)
     return cfg
 
 
@@ -67,10 +53,9 @@ def main():
     args = parse_args()
     try:
         cfg = prepare_config(args)
-    except (ValueError, CheckpointError) as e:
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
-    prepare_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner = build_runner(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     runner.test()

@@ -5,17 +5,14 @@
 """
 import argparse
 import os
-import os.path as osp
 import sys
 
 from mmengine.config import Config, DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import find_resume_checkpoint, prepare_cpu_distributed
-from mmdet_cgd.utils import (CheckpointError, check_backbone_plugins, check_dataloader_data,
-                             load_checkpoint_file)
+from mmdet_cgd.engine import (build_runner, check_tool_config, find_resume_checkpoint,
+                              load_tool_config)
+from mmdet_cgd.utils import CheckpointError
 
 
 def parse_args():
@@ -26,8 +23,8 @@ def parse_args():
     parser.add_argument('--auto-scale-lr', action='store_true',
                         help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
-                        help='resume from this checkpoint, or from the latest one in the work '
-                        'dir when no path is given')
+                        help='resume from this checkpoint, or from the furthest readable one in '
+                        'the work dir when no path is given')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value (e.g. train_cfg.max_iters=10)')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -42,14 +39,7 @@ def parse_args():
 
 def prepare_config(args) -> Config:
     """The config the Runner gets, after every check that can fail with a clear message."""
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options is not None:
-        cfg.merge_from_dict(args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg = load_tool_config(args)
     if args.amp:
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.loss_scale = 'dynamic'
@@ -65,11 +55,7 @@ def prepare_config(args) -> Config:
             print(f'--resume: no readable checkpoint in {cfg.work_dir}, starting from scratch')
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
-    if cfg.get('load_from'):
-        load_checkpoint_file(cfg.load_from)  # a clear error now: missing, truncated or unsafe
-    check_backbone_plugins(cfg.model)
-    if not args.skip_data_check:
-        check_dataloader_data(cfg, ('train_dataloader', 'val_dataloader'))
+    check_tool_config(cfg, ('train_dataloader', 'val_dataloader'), not args.skip_data_check)
     return cfg
 
 
@@ -77,11 +63,9 @@ def main():
     args = parse_args()
     try:
         cfg = prepare_config(args)
-    except (ValueError, CheckpointError) as e:
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
         sys.exit(f'error: {e}')
-    prepare_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -2,6 +2,8 @@ from .atomic_local_backend import AtomicLocalBackend, use_atomic_local_writes, w
 from .cpu_distributed import prepare_cpu_distributed
 from .reproducible_loop import ReproducibleIterBasedTrainLoop
 from .resume import find_resume_checkpoint
+from .tool_config import build_runner, check_tool_config, load_tool_config
 
-__all__ = ['AtomicLocalBackend', 'ReproducibleIterBasedTrainLoop', 'find_resume_checkpoint',
+__all__ = ['AtomicLocalBackend', 'ReproducibleIterBasedTrainLoop', 'build_runner',
+           'check_tool_config', 'find_resume_checkpoint', 'load_tool_config',
            'prepare_cpu_distributed', 'use_atomic_local_writes', 'write_atomically']

@@ -56,6 +56,14 @@ class BeforeNorm1Mixin:
         """All plugin layers of this block, whatever their position."""
         return [getattr(self, n) for n in self.plugin_names]
 
+    def run_block(self, inner_forward, x):
+        """``relu(inner_forward(x))``, under activation checkpointing when ``with_cp``."""
+        if self.with_cp and x.requires_grad:
+            out = cp.checkpoint(inner_forward, x, use_reentrant=False)
+        else:
+            out = inner_forward(x)
+        return self.relu(out)
+
 
 class CGDBottleneck(BeforeNorm1Mixin, Bottleneck):
     """mmdet's Bottleneck plus the ``before_norm1`` position."""
@@ -87,11 +95,7 @@ class CGDBottleneck(BeforeNorm1Mixin, Bottleneck):
             out += identity
             return out
 
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
+        return self.run_block(_inner_forward, x)
 
 
 class CGDBasicBlock(BeforeNorm1Mixin, BasicBlock):
@@ -115,11 +119,7 @@ class CGDBasicBlock(BeforeNorm1Mixin, BasicBlock):
             out += identity
             return out
 
-        if self.with_cp and x.requires_grad:
-            out = cp.checkpoint(_inner_forward, x, use_reentrant=False)
-        else:
-            out = _inner_forward(x)
-        return self.relu(out)
+        return self.run_block(_inner_forward, x)
 
 
 @MODELS.register_module()

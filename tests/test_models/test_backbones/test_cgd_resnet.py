@@ -197,3 +197,18 @@ def test_stock_and_paper_positions_combine_in_one_bottleneck():
     block = model.layer2[0]
     assert block.plugin_names == ['cgd', 'context_block']
     model(torch.randn(1, 3, 64, 64))
+
+
+@pytest.mark.parametrize('depth', [18, 50])
+def test_activation_checkpointing_gives_the_same_gradients(depth):
+    torch.manual_seed(0)
+    plain = CGDResNet(depth=depth, plugins=PAPER_CGD, norm_eval=True)
+    with_cp = CGDResNet(depth=depth, plugins=PAPER_CGD, norm_eval=True, with_cp=True)
+    with_cp.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    grads = []
+    for model in (plain, with_cp):
+        model.train()
+        sum(o.sum() for o in model(x)).backward()
+        grads.append(model.layer2[0].cgd.w0.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=1e-5, atol=1e-6)
