@@ -81,11 +81,13 @@ def main():
     text = [f'Measured with `python tools/benchmark.py --size {h} {w} --batch {args.batch} '
             f'--repeats {args.repeats} --device {args.device}` on {device}, '
             f'torch {torch.__version__}. Medians of {args.repeats} interleaved rounds; peak memory '
-            'is what one training step adds at its peak over the model and input '
-            '(CPU: max RSS of a fresh process).']
+            'is what a training step (after a first one) adds at its peak over the model, input '
+            'and gradients (CPU: RSS high-water mark, one fresh process per variant). FLOPs: '
+            "mmengine's FlopAnalyzer plus one per element of mean, amax, mul, softmax, sigmoid."]
     names = dict(backbone='ResNet-50 backbone', detector='Faster R-CNN R50-FPN')
     for m, rows in results.items():
-        text += ['', f'### {names[m]}, {args.batch} x 3 x {h} x {w}', '', model_table(rows)]
+        label = 'GFLOPs/img' if m == 'backbone' else 'GFLOPs/img (backbone+FPN)'
+        text += ['', f'### {names[m]}, {args.batch} x 3 x {h} x {w}', '', model_table(rows, label)]
     text += ['', f'### The CGD layer alone, input {tuple(args.bandwidth_shape)} float32', '',
              bandwidth_table(bw)]
     (out_dir / 'benchmark.md').write_text('\n'.join(text) + '\n')

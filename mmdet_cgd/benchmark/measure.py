@@ -1,6 +1,7 @@
 """Interleaved, warmed-up, median timings and peak training-step memory."""
+import ctypes
 import json
-import resource
+import re
 import statistics
 import subprocess
 import sys
@@ -33,14 +34,17 @@ def interleaved_medians(fns: Dict[str, Callable], repeats: int, warmup: int,
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def _current_rss() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * resource.getpagesize()
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        return int(re.search(rf'{field}:\s+(\d+) kB', f.read()).group(1))
 
 
 def peak_step_memory(step: Callable, device: str) -> int:
-    """Bytes a training step adds at its peak over what was held before it (on CPU: run this in
-    a fresh process, as ``ru_maxrss`` is the process's lifetime peak)."""
+    """Bytes a training step adds at its peak over what was held before it (model, gradients,
+    optimizer-free). One step first, so one-time allocations (gradient buffers, library
+    workspaces) are not counted. On CPU the peak is the process's RSS high-water mark, reset
+    before the measured step (Linux ``/proc/self/clear_refs``)."""
+    step()
     if device.startswith('cuda'):
         torch.cuda.synchronize()
         before = torch.cuda.memory_allocated()
@@ -48,13 +52,16 @@ def peak_step_memory(step: Callable, device: str) -> int:
         step()
         torch.cuda.synchronize()
         return torch.cuda.max_memory_allocated() - before
-    before = _current_rss()
+    ctypes.CDLL('libc.so.6').malloc_trim(0)  # give freed memory back, so RSS is what is held
+    before = _status_kib('VmRSS')
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # reset VmHWM to the current RSS
     step()
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    return (_status_kib('VmHWM') - before) * 1024
 
 
 def peak_step_memory_in_child(model: str, variant: str, size, batch: int, device: str) -> int:
-    """``peak_step_memory`` in a fresh Python process (CPU peaks are per process)."""
+    """``peak_step_memory`` in a fresh Python process, so no variant inherits another's heap."""
     args = [sys.executable, '-m', 'mmdet_cgd.benchmark.memory_probe', model, variant,
             str(size[0]), str(size[1]), str(batch), device]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout

@@ -11,15 +11,15 @@ RATIOS = (('forward_s', 'forward'), ('forward_backward_s', 'forward+backward'),
           ('peak_bytes', 'train-step peak memory'))
 
 
-def model_table(rows: Dict[str, dict]) -> str:
+def model_table(rows: Dict[str, dict], flops_label: str = 'GFLOPs/img') -> str:
     """One row per variant: absolute values and ratios to ``plain``."""
     plain = rows['plain']
-    lines = ['| variant | params | extra params | GFLOPs/img | forward | x plain | fwd+bwd | '
+    lines = [f'| variant | params | extra params | {flops_label} | forward | x plain | fwd+bwd | '
              'x plain | peak memory | x plain |', '|---|' + '---:|' * 9]
     for name, r in rows.items():
         lines.append(
             f"| {name} | {r['params'] / 1e6:.3f} M | {r['params'] - plain['params']:+,} | "
-            f"{r['flops'] / 1e9:.2f} | {r['forward_s']:.3f} s | "
+            f"{r['flops'] / 1e9:.3f} | {r['forward_s']:.3f} s | "
             f"{r['forward_s'] / plain['forward_s']:.3f} | {r['forward_backward_s']:.3f} s | "
             f"{r['forward_backward_s'] / plain['forward_backward_s']:.3f} | "
             f"{r['peak_bytes'] / MiB:,.0f} MiB | {r['peak_bytes'] / plain['peak_bytes']:.3f} |")

@@ -4,7 +4,7 @@ import copy
 
 from mmengine.config import Config
 
-_CGD = dict(type='CGD')
+_CGD = dict(type='CGD', identity_init=True)  # same cost as the authors' init
 VARIANTS = {
     'plain': dict(type='ResNet'),
     'CGD paper (before_norm1)': dict(
@@ -33,10 +33,10 @@ def backbone_cfg(variant: str) -> dict:
     return cfg
 
 
-def detector_cfg(variant: str) -> dict:
+def detector_cfg(variant: str):
     """mmdet's Faster R-CNN R50-FPN 1x with this backbone and no weight loading."""
-    base = Config.fromfile('mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py')
-    model = base.model.to_dict()
-    model['backbone'] = dict(model['backbone'], **backbone_cfg(variant))
-    model['backbone']['frozen_stages'] = -1
+    base = Config.fromstring("_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'",
+                             file_format='.py')
+    model = base.model  # a ConfigDict: mmdet's detectors read train_cfg.rpn as attributes
+    model.backbone.update(backbone_cfg(variant), frozen_stages=-1)
     return model

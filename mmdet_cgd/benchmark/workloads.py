@@ -11,9 +11,21 @@ from .variants import backbone_cfg, detector_cfg
 
 
 def build(model: str, variant: str, device: str) -> torch.nn.Module:
+    """The variant with the same weights as the plain model wherever they share a name, and CGD
+    at identity init: the detectors then propose the same boxes and time the same head work
+    (GCNet's and Non-local's blocks also start as the identity)."""
     register_all_modules()
-    cfg = backbone_cfg(variant) if model == 'backbone' else detector_cfg(variant)
-    return MODELS.build(cfg).to(device)
+
+    def make(v):
+        torch.manual_seed(0)
+        net = MODELS.build(backbone_cfg(v) if model == 'backbone' else detector_cfg(v))
+        net.init_weights()
+        return net
+
+    net = make(variant)
+    if variant != 'plain':
+        net.load_state_dict(make('plain').state_dict(), strict=False)
+    return net.to(device)
 
 
 def workloads(model: str, net: torch.nn.Module, size, batch: int,

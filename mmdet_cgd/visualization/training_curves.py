@@ -18,16 +18,27 @@ def read_scalars(work_dir) -> List[dict]:
     return [json.loads(line) for f in files for line in f.read_text().splitlines() if line]
 
 
+def curve_points(records: List[dict]):
+    """``(train, val)``: (iteration, loss) pairs and (iteration, record) pairs; a val record's
+    own 'step' is the epoch, so it takes the iteration of the training record before it."""
+    train, val, last_iter = [], [], 0
+    for r in records:
+        if 'loss' in r:
+            train.append((r['iter'], r['loss']))
+            last_iter = r['iter']
+        elif 'coco/bbox_mAP' in r:
+            val.append((last_iter, r))
+    return train, val
+
+
 def plot_training_curves(runs: Dict[str, str], out_path) -> None:
     """``runs`` maps a label to a work dir; writes loss (left) and val AP (right) to a PNG."""
     fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(11, 4))
     for label, work_dir in runs.items():
-        records = read_scalars(work_dir)
-        train = [r for r in records if 'loss' in r]
-        val = [r for r in records if 'coco/bbox_mAP' in r]
-        ax_loss.plot([r['iter'] for r in train], [r['loss'] for r in train], label=label)
+        train, val = curve_points(read_scalars(work_dir))
+        ax_loss.plot(*zip(*train), label=label)
         for key, style in (('coco/bbox_mAP', '-o'), ('coco/segm_mAP', '--s')):
-            points = [(r['step'], r[key]) for r in val if key in r]
+            points = [(it, r[key]) for it, r in val if key in r]
             if points:
                 ax_ap.plot(*zip(*points), style, label=f'{label} {key.split("/")[1]}')
     ax_loss.set(title='training loss', xlabel='iteration', ylabel='loss', yscale='log')
