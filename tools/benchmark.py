@@ -48,21 +48,19 @@ def benchmark_model(model, args):
     rows = {v: dict(params=parameter_count(net)[''],
                     flops=count_flops(model, net, args.size) if args.device == 'cpu' else 0)
             for v, net in nets.items()}
-    fns = {}
-    for v, net in nets.items():
-        fns[(v, 'forward_s')], fns[(v, 'forward_backward_s')] = workloads(
-            model, net, args.size, args.batch, args.device)
+    fns = {v: workloads(model, net, args.size, args.batch, args.device) for v, net in nets.items()}
     print(f'[benchmark] {model}: timing, {args.warmup} warm-up + {args.repeats} interleaved rounds')
-    for (v, key), sec in interleaved_medians(fns, args.repeats, args.warmup, args.device).items():
-        rows[v][key] = sec
+    for i, key in enumerate(('forward_s', 'forward_backward_s')):  # like with like, in turn
+        timed = {v: pair[i] for v, pair in fns.items()}
+        for v, sec in interleaved_medians(timed, args.repeats, args.warmup, args.device).items():
+            rows[v][key] = sec
     print(f'[benchmark] {model}: peak memory of a training step')
     for v in args.variants:
         if args.device == 'cpu':
             rows[v]['peak_bytes'] = peak_step_memory_in_child(model, v, args.size, args.batch,
                                                               args.device)
         else:
-            rows[v]['peak_bytes'] = peak_step_memory(fns[(v, 'forward_backward_s')],
-                                                     args.device)
+            rows[v]['peak_bytes'] = peak_step_memory(fns[v][1], args.device)
     del nets
     return rows
 

@@ -7,7 +7,7 @@ cgd_pretrained = 'checkpoints/cgd-resnet50_imagenet.pth'
 model = dict(
     backbone=dict(
         type='CGDResNet',
-        plugins=[dict(cfg=dict(type='CGD'), position='before_norm1')],
+        plugins=[dict(cfg=dict(type='CGD', inplace=True), position='before_norm1')],
         freeze_plugins=True,
         init_cfg=dict(type='Pretrained', checkpoint=cgd_pretrained)))
 

@@ -19,7 +19,7 @@ model = dict(
         base_channels=width,
         frozen_stages=-1,
         norm_eval=False,
-        plugins=[dict(cfg=dict(type='CGD'), position='before_norm1')],
+        plugins=[dict(cfg=dict(type='CGD', inplace=True), position='before_norm1')],
         init_cfg=None),
     neck=dict(in_channels=[width, width * 2, width * 4, width * 8], out_channels=64),
     rpn_head=dict(in_channels=64, feat_channels=64),

@@ -16,6 +16,8 @@ def cgd_vs_bandwidth(shape, repeats: int, warmup: int, device: str) -> Dict[str,
     torch.manual_seed(0)
     x = torch.randn(shape, device=device)
     layer = CGD(shape[1]).to(device)
+    inplace_layer = CGD(shape[1], inplace=True).to(device)
+    x_scratch = x.clone()
     scale = torch.randn(shape[0], shape[1], 1, 1, device=device)
     out = torch.empty_like(x)
     x_train = x.clone().requires_grad_()
@@ -23,6 +25,10 @@ def cgd_vs_bandwidth(shape, repeats: int, warmup: int, device: str) -> Dict[str,
     def inference():
         with torch.no_grad():
             layer(x)
+
+    def inference_inplace():
+        with torch.no_grad():
+            inplace_layer(x_scratch)  # values drift over the rounds; the passes do not
 
     def training_forward():
         layer(x_train)  # fused path, the graph is dropped at once
@@ -34,6 +40,7 @@ def cgd_vs_bandwidth(shape, repeats: int, warmup: int, device: str) -> Dict[str,
         'x.amax((2, 3))': lambda: x.amax((2, 3)),
         'x.flatten(2).max(2)': lambda: x.flatten(2).max(2),
         'CGD forward, inference': inference,
+        'CGD forward, inference, inplace': inference_inplace,
         'CGD forward, training (fused)': training_forward,
     }
     t = interleaved_medians(fns, repeats, warmup, device)

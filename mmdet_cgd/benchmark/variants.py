@@ -8,7 +8,7 @@ _CGD = dict(type='CGD', identity_init=True)  # same cost as the authors' init
 VARIANTS = {
     'plain': dict(type='ResNet'),
     'CGD paper (before_norm1)': dict(
-        type='CGDResNet', plugins=[dict(cfg=_CGD, position='before_norm1')]),
+        type='CGDResNet', plugins=[dict(cfg=dict(_CGD, inplace=True), position='before_norm1')]),
     'CGD stock after_conv1': dict(
         type='ResNet', plugins=[dict(cfg=_CGD, position='after_conv1')]),
     # configs/gcnet/*r16-gcb-c3-c5*

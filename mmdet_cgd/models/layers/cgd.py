@@ -26,6 +26,10 @@ class CGD(nn.Module):
         in_channels: channels of the input, as ``build_plugin_layer`` passes them.
         identity_init: start as the exact identity (``w2 = b2 = 0``, so ``att = 0``) instead of the
             authors' Xavier-uniform init, for inserting CGD into a pretrained network.
+        inplace: scale the input tensor in place instead of allocating the output, like
+            ``nn.ReLU(inplace=True)``. Safe where nothing else reads the input, e.g. right after a
+            conv (``before_norm1``); where autograd still needs the input (after a ReLU, as in
+            stock ``after_conv1``) backward raises an error rather than computing wrong gradients.
 
     Parameters keep the authors' names and shapes (``w*``: C x 1, ``bias*``: 1 x C x 1 x 1), so
     their checkpoints load by name.
@@ -36,7 +40,8 @@ class CGD(nn.Module):
 
     _abbr_ = 'cgd'
 
-    def __init__(self, in_channels: int = None, identity_init: bool = False):
+    def __init__(self, in_channels: int = None, identity_init: bool = False,
+                 inplace: bool = False):
         super().__init__()
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
             raise ValueError(
@@ -44,6 +49,7 @@ class CGD(nn.Module):
                 f'{in_channels!r}; ResNet plugins= passes it, a direct build needs in_channels=')
         self.in_channels = in_channels
         self.identity_init = identity_init
+        self.inplace = inplace
         for i in range(3):
             self.register_parameter(f'w{i}', nn.Parameter(torch.empty(in_channels, 1)))
             self.register_parameter(f'bias{i}', nn.Parameter(torch.empty(1, in_channels, 1, 1)))
@@ -77,7 +83,7 @@ class CGD(nn.Module):
 
     @torch.jit.unused
     def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
-        return CGDFunction.apply(x, *self.parameters_in_order())
+        return CGDFunction.apply(x, self.inplace, *self.parameters_in_order())
 
     def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
         """The equations as written, autograd doing the rest: the readable reference path."""
@@ -89,11 +95,15 @@ class CGD(nn.Module):
         ]
         att = attention_terms(x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype), w0, w1, w2,
                               b0, b1, b2)[-1]
-        return x * (1 + att).to(x.dtype)[:, :, None, None]
+        scale = (1 + att).to(x.dtype)[:, :, None, None]
+        if self.inplace and not torch.is_grad_enabled():
+            return x.mul_(scale)
+        return x * scale
 
     def parameters_in_order(self):
         """``w0, w1, w2, bias0, bias1, bias2``, the order ``attention_terms`` takes them in."""
         return self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2
 
     def extra_repr(self) -> str:
-        return f'in_channels={self.in_channels}, identity_init={self.identity_init}'
+        return (f'in_channels={self.in_channels}, identity_init={self.identity_init}, '
+                f'inplace={self.inplace}')

@@ -42,7 +42,7 @@ def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
 class CGDFunction(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, x, w0, w1, w2, b0, b1, b2):
+    def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
         dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
         n, c = x.shape[:2]
         flat = x.flatten(2)  # a view for NCHW and channels_last alike
@@ -52,7 +52,12 @@ class CGDFunction(torch.autograd.Function):
         param_dtype = w0.dtype
         w0, w1, w2, b0, b1, b2 = (p.to(dtype).view(1, c) for p in (w0, w1, w2, b0, b1, b2))
         s, p0, psi, p1, phi, q, att = attention_terms(a, m, w0, w1, w2, b0, b1, b2)
-        y = x * (1 + att).to(x.dtype)[:, :, None, None]
+        scale = (1 + att).to(x.dtype)[:, :, None, None]
+        if inplace:  # no new activation-sized allocation (and its page faults on CPU)
+            ctx.mark_dirty(x)
+            y = x.mul_(scale)
+        else:
+            y = x * scale
         ctx.save_for_backward(y, idx, a, m, s, p0, p1, psi, phi, q, att, w0, w1, w2)
         ctx.hw, ctx.param_dtype = flat.shape[2], param_dtype
         return y
@@ -87,4 +92,5 @@ class CGDFunction(torch.autograd.Function):
         gx.flatten(2).scatter_add_(2, idx.unsqueeze(2), dm.to(g.dtype).unsqueeze(2))
         shapes = [(-1, 1)] * 3 + [(1, -1, 1, 1)] * 3
         grads = [dw0, dw1, dw2, du.sum(0), dv.sum(0), dz.sum(0)]  # w0..w2, bias0..bias2
-        return (gx, *(d.reshape(shape).to(ctx.param_dtype) for d, shape in zip(grads, shapes)))
+        return (gx, None,
+                *(d.reshape(shape).to(ctx.param_dtype) for d, shape in zip(grads, shapes)))

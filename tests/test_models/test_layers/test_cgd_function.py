@@ -52,7 +52,7 @@ def test_fused_gradcheck_in_float64():
     layer = randomized(5, dtype=torch.float64)
     x = torch.randn(2, 5, 3, 4, dtype=torch.float64, requires_grad=True)
     params = [p.detach().clone().requires_grad_() for p in layer.parameters_in_order()]
-    assert torch.autograd.gradcheck(CGDFunction.apply, (x, *params))
+    assert torch.autograd.gradcheck(lambda x, *ps: CGDFunction.apply(x, False, *ps), (x, *params))
 
 
 def test_training_forward_uses_the_fused_path_and_inference_the_plain_one(monkeypatch):
@@ -106,3 +106,36 @@ def test_autocast_keeps_the_input_dtype_and_matches_float32(dtype):
     assert y.dtype == dtype and xa.grad.dtype == dtype and layer.w0.grad.dtype == torch.float32
     torch.testing.assert_close(y.float(), layer.forward_plain(x.to(dtype).float()),
                                rtol=2e-2, atol=2e-2)
+
+
+def test_inplace_gives_the_same_values_and_gradients_without_a_new_tensor():
+    layer = randomized(16)
+    inplace = randomized(16)
+    inplace.inplace = True
+    x = torch.randn(2, 16, 9, 7)
+    conv = torch.nn.Conv2d(16, 16, 1)  # in place is meant for a conv's output
+    expected, got = [], []
+    for cgd, out in ((layer, expected), (inplace, got)):
+        cgd.zero_grad()
+        conv.zero_grad()
+        pre = conv(x)
+        y = cgd(pre)
+        if cgd is inplace:
+            assert y.data_ptr() == pre.data_ptr()
+        (y * torch.linspace(-1, 2, y.numel()).view_as(y)).sum().backward()
+        out += [y.detach(), conv.weight.grad.clone()] + [p.grad.clone() for p in cgd.parameters()]
+    for g, e in zip(got, expected):
+        assert_agree(g, e)
+    with torch.no_grad():
+        z = torch.randn(1, 16, 4, 4)
+        ref = layer.forward_plain(z)
+        assert inplace(z) is z and torch.allclose(z, ref)
+
+
+def test_inplace_where_autograd_needs_the_input_is_a_loud_error():
+    layer = randomized(8)
+    layer.inplace = True
+    x = torch.randn(1, 8, 4, 4, requires_grad=True)
+    after_relu = torch.relu(x * 2)  # relu keeps its output for backward
+    with pytest.raises(RuntimeError, match='modified by an inplace operation'):
+        layer(after_relu).sum().backward()
