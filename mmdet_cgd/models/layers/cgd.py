@@ -8,6 +8,8 @@ The cascaded ("final") scheme, per sample, with a = avg_pool(X), m = max_pool(X)
 Each C x C product times a C-vector collapses by associativity, (s a^T) w0 = s * (a . w0), so the
 attention costs O(C) per sample once the two poolings are done (``attention_terms``).
 """
+from typing import Optional
+
 import torch
 from mmengine.registry import MODELS
 from torch import nn
@@ -40,7 +42,7 @@ class CGD(nn.Module):
 
     _abbr_ = 'cgd'
 
-    def __init__(self, in_channels: int = None, identity_init: bool = False,
+    def __init__(self, in_channels: Optional[int] = None, identity_init: bool = False,
                  inplace: bool = False):
         super().__init__()
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
