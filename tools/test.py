@@ -4,15 +4,14 @@
                                           [--cfg-options k=v ...] [--launcher ...]
 """
 import argparse
-import os
 import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import build_runner, check_tool_config, load_tool_config
+from mmdet_cgd.engine import build_runner, check_tool_config, load_tool_config, parse_tool_args
 from mmdet_cgd.utils import CheckpointError
 
 
@@ -25,15 +24,7 @@ def parse_args():
     parser.add_argument('--show', action='store_true', help='show prediction results')
     parser.add_argument('--show-dir', help='save painted predictions under work_dir/<time>/DIR')
     parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--skip-data-check', action='store_true',
-                        help='do not check the COCO annotation file before starting')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    args = parse_tool_args(parser)
     if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
         parser.error(f'--out must name a .pkl or .pickle file, got {args.out!r}')
     return args

@@ -4,14 +4,13 @@
                                  [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
-import os
 import sys
 
-from mmengine.config import Config, DictAction
+from mmengine.config import Config
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
 from mmdet_cgd.engine import (build_runner, check_tool_config, find_resume_checkpoint,
-                              load_tool_config)
+                              load_tool_config, parse_tool_args)
 from mmdet_cgd.utils import CheckpointError
 
 
@@ -25,15 +24,7 @@ def parse_args():
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from this checkpoint, or from the furthest readable one in '
                         'the work dir when no path is given')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value (e.g. train_cfg.max_iters=10)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
-                        default='none', help='job launcher')
-    parser.add_argument('--skip-data-check', action='store_true',
-                        help='do not check the COCO annotation files before starting')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    args = parse_tool_args(parser)
     return args
 
 

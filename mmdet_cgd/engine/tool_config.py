@@ -1,14 +1,30 @@
 """What tools/train.py and tools/test.py share: reading the config as mmdet's tools do, checking
 it before anything is built, and building the Runner (with gloo on CPU)."""
+import argparse
+import os
 import os.path as osp
 from typing import Sequence
 
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmdet_cgd.utils import check_backbone_plugins, check_dataloader_data, load_checkpoint_file
 from .cpu_distributed import prepare_cpu_distributed
+
+
+def parse_tool_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """Add the options train and test share (mmdet's names), parse, and set ``LOCAL_RANK``."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (e.g. train_cfg.max_iters=10)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='do not check the COCO annotation files before starting')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def load_tool_config(args) -> Config:
