@@ -10,6 +10,7 @@ import cv2
 
 import mmdet_cgd  # noqa: F401
 from mmdet_cgd.apis import load_detector
+from mmdet_cgd.engine import exit_on_user_error
 from mmdet_cgd.visualization import DEFAULT_LAYER, heatmap_grid, save_image
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
@@ -47,8 +48,9 @@ def main():
                        if p.suffix.lower() in IMAGE_SUFFIXES)[:args.num_images]
         if not paths:
             parser.error(f'no images ({", ".join(IMAGE_SUFFIXES)}) in {args.image_dir!r}')
-    models = {name: load_detector(cfg, ckpt, args.device) for name, cfg, ckpt in args.model}
-    grid = heatmap_grid(models, read_images(paths), args.layer, not args.no_relu, args.tile)
+    with exit_on_user_error():
+        models = {name: load_detector(cfg, ckpt, args.device) for name, cfg, ckpt in args.model}
+        grid = heatmap_grid(models, read_images(paths), args.layer, not args.no_relu, args.tile)
     save_image(args.out, grid)
     print(f'wrote {args.out}: {len(models) + 1} rows x {len(paths)} images, layer {args.layer}')
 

@@ -4,15 +4,14 @@
                                           [--cfg-options k=v ...] [--launcher ...]
 """
 import argparse
-import sys
 
 from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import build_runner, check_tool_config, load_tool_config, parse_tool_args
-from mmdet_cgd.utils import CheckpointError
+from mmdet_cgd.engine import (build_runner, check_tool_config, exit_on_user_error,
+                              load_tool_config, parse_tool_args)
 
 
 def parse_args():
@@ -42,10 +41,8 @@ def prepare_config(args) -> Config:
 
 def main():
     args = parse_args()
-    try:
+    with exit_on_user_error():
         cfg = prepare_config(args)
-    except (ValueError, CheckpointError, FileNotFoundError) as e:
-        sys.exit(f'error: {e}')
     runner = build_runner(cfg)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))

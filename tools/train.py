@@ -4,14 +4,12 @@
                                  [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
 """
 import argparse
-import sys
 
 from mmengine.config import Config
 
 import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import (build_runner, check_tool_config, find_resume_checkpoint,
-                              load_tool_config, parse_tool_args)
-from mmdet_cgd.utils import CheckpointError
+from mmdet_cgd.engine import (build_runner, check_tool_config, exit_on_user_error,
+                              find_resume_checkpoint, load_tool_config, parse_tool_args)
 
 
 def parse_args():
@@ -52,10 +50,8 @@ def prepare_config(args) -> Config:
 
 def main():
     args = parse_args()
-    try:
+    with exit_on_user_error():
         cfg = prepare_config(args)
-    except (ValueError, CheckpointError, FileNotFoundError) as e:
-        sys.exit(f'error: {e}')
     build_runner(cfg).train()
 
 

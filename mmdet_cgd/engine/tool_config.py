@@ -1,15 +1,18 @@
 """What tools/train.py and tools/test.py share: reading the config as mmdet's tools do, checking
 it before anything is built, and building the Runner (with gloo on CPU)."""
 import argparse
+import contextlib
 import os
 import os.path as osp
+import sys
 from typing import Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmdet_cgd.utils import check_backbone_plugins, check_dataloader_data, load_checkpoint_file
+from mmdet_cgd.utils import (CheckpointError, check_backbone_plugins, check_dataloader_data,
+                             load_checkpoint_file)
 from .cpu_distributed import prepare_cpu_distributed
 
 
@@ -48,6 +51,16 @@ def check_tool_config(cfg: Config, dataloaders: Sequence[str], check_data: bool 
     check_backbone_plugins(cfg.model)
     if check_data:
         check_dataloader_data(cfg, dataloaders)
+
+
+@contextlib.contextmanager
+def exit_on_user_error():
+    """A mistake in the command, config, data or checkpoint ends the tool with ``error: ...``
+    and a non-zero status instead of a traceback."""
+    try:
+        yield
+    except (ValueError, CheckpointError, FileNotFoundError) as e:
+        sys.exit(f'error: {e}')
 
 
 def build_runner(cfg: Config) -> Runner:

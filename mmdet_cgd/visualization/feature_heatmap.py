@@ -20,7 +20,7 @@ def layer_activation(model, image: np.ndarray, layer: str, relu: bool = True) ->
     modules = dict(model.named_modules())
     if layer not in modules:
         near = [n for n in modules if n.startswith(layer.rsplit('.', 1)[0])][:8]
-        raise KeyError(f'layer {layer!r} not in the model; expected a module name such as '
+        raise ValueError(f'layer {layer!r} not in the model; expected a module name such as '
                        f'{near or list(modules)[:8]}')
     captured = []
     hook = modules[layer].register_forward_hook(lambda m, i, o: captured.append(o.detach()))
