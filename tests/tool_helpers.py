@@ -1,30 +1,29 @@
 """Running the tools as a user would: subprocesses from the repo root on a tiny dataset."""
-import json
 import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from mmdet_cgd.apis import data_root_options, read_test_metrics  # noqa: F401 (re-exported)
+
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / 'configs' / 'demo' / 'mask-rcnn_r18-cgd_fpn_synthetic.py'
+
+# single-process data loading and logging every iteration, for runs of a few iterations
+FAST_LOADING = [
+    'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
+    'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
+    'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
+    'test_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1']
 
 
 def tiny_run_options(data_root: Path, max_iters: int = 4, ckpt_interval: int = 2):
     """--cfg-options that point the demo config at ``data_root`` and make it a few iterations."""
-    root = f'{data_root}/'
-    ann_val = f'{root}annotations/instances_val.json'
-    return [
-        '--cfg-options', f'train_dataloader.dataset.data_root={root}',
-        f'val_dataloader.dataset.data_root={root}', f'test_dataloader.dataset.data_root={root}',
-        f'val_evaluator.ann_file={ann_val}', f'test_evaluator.ann_file={ann_val}',
-        'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
-        'test_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-        'test_dataloader.persistent_workers=False', f'train_cfg.max_iters={max_iters}',
-        f'train_cfg.val_interval={max_iters}', f'default_hooks.checkpoint.interval={ckpt_interval}',
-        'default_hooks.checkpoint.max_keep_ckpts=-1', 'default_hooks.logger.interval=1',
-        'randomness.seed=0']
+    return ['--cfg-options', *data_root_options(data_root), *FAST_LOADING,
+            f'train_cfg.max_iters={max_iters}', f'train_cfg.val_interval={max_iters}',
+            f'default_hooks.checkpoint.interval={ckpt_interval}',
+            'default_hooks.checkpoint.max_keep_ckpts=-1', 'randomness.seed=0']
 
 
 def run(args, timeout=600, env=None, check=True):
@@ -46,10 +45,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
-
-
-def read_test_metrics(work_dir: Path) -> dict:
-    """The metrics json that mmengine's test loop writes under ``work_dir/<timestamp>/``."""
-    files = sorted(work_dir.glob('*/*.json'))
-    assert files, f'no metrics json under {work_dir}'
-    return json.loads(files[-1].read_text())

@@ -2,13 +2,10 @@
 import cv2
 import pytest
 
-from tool_helpers import DEMO_CONFIG, python
+from tool_helpers import DEMO_CONFIG, FAST_LOADING, python
 
 QUICK = ['--max-iters', '2', '--num-train', '6', '--num-val', '3', '--image-size', '128',
-         '--cfg-options', 'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
-         'train_dataloader.persistent_workers=False', 'val_dataloader.num_workers=0',
-         'val_dataloader.persistent_workers=False', 'test_dataloader.num_workers=0',
-         'test_dataloader.persistent_workers=False', 'default_hooks.logger.interval=1']
+         '--cfg-options', *FAST_LOADING]
 
 
 @pytest.fixture(scope='module')

@@ -44,7 +44,7 @@ class CGDFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
         dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
-        n, c = x.shape[:2]
+        c = x.shape[1]
         flat = x.flatten(2)  # a view for NCHW and channels_last alike
         a = flat.mean(2, dtype=dtype)
         peak, idx = flat.max(2)
