@@ -3,10 +3,10 @@ PY := .venv/bin/python
 
 .PHONY: setup test demo
 setup:
-	bash tools/setup_env.sh
+	bash tools/misc/setup_env.sh
 
 test: setup
 	$(PY) -m pytest tests
 
 demo: setup
-	$(PY) tools/demo.py
+	$(PY) demo/synthetic_demo.py

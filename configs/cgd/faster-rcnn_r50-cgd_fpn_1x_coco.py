@@ -4,7 +4,7 @@
 _base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
 
-# Written by tools/convert_imagenet_checkpoint.py from the authors' classification checkpoint.
+# Written by tools/model_converters/convert_imagenet_checkpoint.py from the authors' classification checkpoint.
 cgd_pretrained = 'checkpoints/cgd-resnet50_imagenet.pth'
 
 model = dict(

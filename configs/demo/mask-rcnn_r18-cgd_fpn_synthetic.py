@@ -1,5 +1,5 @@
 # The CPU demo: a slim Mask R-CNN (ResNet-18 at half width, CGD in the paper's placement in every
-# block, trained from scratch) on the embedded synthetic dataset (tools/make_synthetic_coco.py).
+# block, trained from scratch) on the embedded synthetic dataset (tools/misc/make_synthetic_coco.py).
 # Sized to train and evaluate in minutes on 2 CPU cores; not a COCO recipe.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)

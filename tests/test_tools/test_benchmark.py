@@ -5,7 +5,7 @@ from tool_helpers import python
 
 
 def test_benchmark_writes_table_and_chart(tmp_path):
-    proc = python('tools/benchmark.py', '--models', 'backbone', '--variants', 'plain',
+    proc = python('tools/analysis_tools/benchmark.py', '--models', 'backbone', '--variants', 'plain',
                   'CGD paper (before_norm1)', 'GCNet r16 c3-c5', '--size', '64', '96',
                   '--batch', '1', '--repeats', '1', '--warmup', '0', '--bandwidth-shape', '1',
                   '8', '32', '32', '--out-dir', tmp_path)

@@ -10,8 +10,8 @@ def test_every_tool_refuses_the_malicious_pickle(malicious_checkpoint, tmp_path)
         'train load_from': ['tools/train.py', DEMO_CONFIG, '--work-dir', tmp_path / 'w',
                             '--cfg-options', f'load_from={path}'],
         'test': ['tools/test.py', DEMO_CONFIG, path, '--work-dir', tmp_path / 't'],
-        'converter': ['tools/convert_imagenet_checkpoint.py', path, tmp_path / 'out.pth'],
-        'heatmap': ['tools/feature_heatmap.py', '--model', 'x', DEMO_CONFIG, path, '--images',
+        'converter': ['tools/model_converters/convert_imagenet_checkpoint.py', path, tmp_path / 'out.pth'],
+        'heatmap': ['tools/analysis_tools/feature_heatmap.py', '--model', 'x', DEMO_CONFIG, path, '--images',
                     path, '--out', tmp_path / 'h.png'],
     }
     for name, args in runs.items():

@@ -1,8 +1,8 @@
 """CGD's cost against plain ResNet-50 and the other attention plugins, measured side by side.
 
-    python tools/benchmark.py                       # 800x1216, batch 2, CPU: backbone + detector
-    python tools/benchmark.py --models backbone --size 800 1216 --batch 2 --repeats 5
-    python tools/benchmark.py --device cuda
+    python tools/analysis_tools/benchmark.py                       # 800x1216, batch 2, CPU: backbone + detector
+    python tools/analysis_tools/benchmark.py --models backbone --size 800 1216 --batch 2 --repeats 5
+    python tools/analysis_tools/benchmark.py --device cuda
 
 Timings are medians over --repeats rounds, each round running every variant once (interleaved),
 after --warmup rounds. Writes benchmark.md and benchmark.png to --out-dir.
@@ -76,7 +76,7 @@ def main():
     device = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
         f'CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
     h, w = args.size
-    text = [f'Measured with `python tools/benchmark.py --size {h} {w} --batch {args.batch} '
+    text = [f'Measured with `python tools/analysis_tools/benchmark.py --size {h} {w} --batch {args.batch} '
             f'--repeats {args.repeats} --device {args.device}` on {device}, '
             f'torch {torch.__version__}. Medians of {args.repeats} interleaved rounds; peak memory '
             'is what a training step (after a first one) adds at its peak over the model, input '

@@ -1,6 +1,6 @@
 """Feature-map heatmaps of one layer for one or more detectors on the same images.
 
-    python tools/feature_heatmap.py --model baseline CFG CKPT --model CGD CFG CKPT \
+    python tools/analysis_tools/feature_heatmap.py --model baseline CFG CKPT --model CGD CFG CKPT \
         --image-dir data/synthetic/val --num-images 4 --out heatmap.png
 """
 import argparse

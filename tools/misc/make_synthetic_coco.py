@@ -1,4 +1,4 @@
-"""Write the embedded synthetic COCO dataset: python tools/make_synthetic_coco.py data/synthetic"""
+"""Write the embedded synthetic COCO dataset: python tools/misc/make_synthetic_coco.py data/synthetic"""
 import argparse
 import time
 

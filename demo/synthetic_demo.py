@@ -1,7 +1,7 @@
 """The CPU demo: synthetic data -> train a CGD Mask R-CNN -> COCO bbox/segm metrics -> pictures.
 
-    python tools/demo.py                 # CGD model and its baseline, side by side
-    python tools/demo.py --no-baseline   # CGD model only
+    python demo/synthetic_demo.py                 # CGD model and its baseline, side by side
+    python demo/synthetic_demo.py --no-baseline   # CGD model only
 
 Everything it writes goes under --work-dir (default work_dirs/demo): each model's checkpoints and
 logs, results.md, predictions.png, curves.png, heatmap.png. A model whose final checkpoint exists

@@ -1,6 +1,6 @@
 """Convert a CGD authors' ImageNet ResNet checkpoint into a CGDResNet backbone checkpoint.
 
-    python tools/convert_imagenet_checkpoint.py SRC.pth checkpoints/cgd-resnet50_imagenet.pth
+    python tools/model_converters/convert_imagenet_checkpoint.py SRC.pth checkpoints/cgd-resnet50_imagenet.pth
 """
 import argparse
 import sys
