@@ -1,4 +1,4 @@
-"""Compact Global Descriptor (CGD), "Compact Global Descriptor for Neural Networks", arXiv 1907.09665.
+"""The CGD layer: "Compact Global Descriptor for Neural Networks", arXiv 1907.09665.
 
 The cascaded ("final") scheme, per sample, with a = avg_pool(X), m = max_pool(X), s = softmax(a):
 
@@ -29,9 +29,14 @@ class CGD(nn.Module):
         identity_init: start as the exact identity (``w2 = b2 = 0``, so ``att = 0``) instead of the
             authors' Xavier-uniform init, for inserting CGD into a pretrained network.
         inplace: scale the input tensor in place instead of allocating the output, like
-            ``nn.ReLU(inplace=True)``. Safe where nothing else reads the input, e.g. right after a
-            conv (``before_norm1``); where autograd still needs the input (after a ReLU, as in
-            stock ``after_conv1``) backward raises an error rather than computing wrong gradients.
+            ``nn.ReLU(inplace=True)``; training then keeps the output instead of the input, so
+            no second activation is kept. Only for a CGD directly after a conv (``before_norm1``,
+            the paper's placement): where the input's producer keeps its output for backward
+            (a ReLU, as in stock ``after_conv1``) training raises ``CGDConfigError`` at forward.
+            A consumer that modifies the output in place (``out += identity`` at
+            ``after_conv3``) can only be caught by autograd at backward (its version counter).
+            With ``inplace=False`` (default) CGD is correct wherever it sits, whatever later
+            modifies its output.
 
     Parameters keep the authors' names and shapes (``w*``: C x 1, ``bias*``: 1 x C x 1 x 1), so
     their checkpoints load by name.

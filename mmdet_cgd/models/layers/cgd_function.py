@@ -1,19 +1,35 @@
-"""CGD for training, fused: fewer passes over the activation and nothing extra kept for backward.
+"""CGD for training, fused: few passes over the activation and nothing extra kept for backward.
 
 The plain path (``CGD.forward`` under ``no_grad``, and the reference in the tests) lets autograd
-record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x`` alive for backward and
-builds several activation-sized temporaries there. Here backward needs only the output
-``y = x * (1 + att)`` (which the next layer, BatchNorm in the paper's placement, keeps anyway),
-``att`` and the argmax of each channel, because
+record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x`` and builds several
+activation-sized temporaries. Here the forward reads ``x`` twice (mean, max) and scales it once;
+backward keeps one activation-sized tensor and (B, C) vectors, and finds each channel's max
+position itself (``max_positions``), as the forward's ``torch.max(dim)`` would cost several
+times an ``amax`` on CPU. Through y = x * (1 + att):
 
     dL/dz = sum_hw(dL/dy * x) * (1 - att^2) = sum_hw(dL/dy * y) * (1 - att),   att = tanh(z).
 
+``inplace=False`` keeps the input ``x`` (the x form): whatever later modifies ``y`` in place
+(``out += identity``, an in-place ReLU) cannot corrupt backward. ``inplace=True`` scales ``x`` in
+place and keeps ``y`` (the y form), no second activation: valid only where nothing else keeps
+``x``, which ``check_inplace_is_safe`` enforces at forward; a consumer that then modifies ``y`` in
+place is caught by autograd's version counter at backward.
+
 The O(C) attention math is differentiated by hand below, equation by equation of
-``attention_terms``. At ties the max-pool gradient goes to one position (as ``torch.max(dim)``),
-where the plain path's ``amax`` splits it evenly; both are valid subgradients.
+``attention_terms``. The per-channel reductions and every (B, C) vector are float32 (or float64)
+also for float16 inputs: a loss-scaled float16 gradient summed over H x W overflows float16.
+At ties the max-pool gradient goes to one position, the first in h * W + w order (as
+``torch.argmax``), where the plain path's ``amax`` splits it evenly; both are valid subgradients.
 """
 import torch
 from torch.autograd.function import once_differentiable
+
+from .inplace_safety import check_inplace_is_safe
+
+# Shortest block of positions for first_argmax's amax.
+MAX_BLOCK = 1024
+# Elements per chunk when a float16/bfloat16 reduction is upcast to float32: bounds the temporary.
+UPCAST_CHUNK = 1 << 20
 
 
 def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
@@ -29,7 +45,10 @@ def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
     0 elsewhere): saturated tanh must not turn a broken input into a finite-looking output.
     """
     a, m = a + (a - a), m + (m - m)
-    s = a.softmax(1)
+    # softmax written out: torch's CPU softmax opens a thread pool even for a (B, C) vector,
+    # which costs milliseconds whenever the cores are busy
+    e = (a - a.amax(1, keepdim=True)).exp()
+    s = e / e.sum(1, keepdim=True)
     p0 = (a * w0).sum(1, keepdim=True)
     psi = torch.tanh(s * p0 + b0)
     p1 = (m * w1).sum(1, keepdim=True)
@@ -39,37 +58,132 @@ def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
     return s, p0, psi, p1, phi, q, att
 
 
+def max_positions(kept: torch.Tensor, exact) -> torch.Tensor:
+    """Each channel's max position in x (flat h * W + w, (B, C)), from what backward kept.
+
+    Ties go to the first position. From x (``inplace=False``) this is exact. From y = x * scale
+    (``inplace=True``; scale >= 0 per channel) it is the first p with y[p] == max(y): rounding is
+    monotonic, so x[p] * scale and max(x) * scale round to the same value of y's dtype. Where
+    that value is a normal number, x[p] is the max or differs from it by less than one unit in
+    the last place of y's dtype (relative 2^-23 in float32, 2^-10 in float16, 2^-7 in bfloat16):
+    a near-max value that rounding made equal to the max. Where it is not (scale 0 or tiny, or
+    a max of exactly 0: y may no longer tell the max apart), the forward recorded the exact
+    position in ``exact`` (-1 elsewhere).
+    """
+    positions = first_argmax(kept)
+    return positions if exact is None else torch.where(exact >= 0, exact, positions)
+
+
+def first_argmax(t: torch.Tensor) -> torch.Tensor:
+    """``t.flatten(2).argmax(2)``, a few times faster on CPU: argmax tracks an index for every
+    element, so ``amax`` finds the first block holding the max and argmax runs in that block."""
+    flat = t.flatten(2)
+    block = block_length(flat.shape[2])
+    if block is None:
+        return flat.argmax(2)
+    blocks = flat.unflatten(2, (-1, block))
+    first = blocks.amax(3).argmax(2)  # NaN propagates through amax and counts as the max
+    n, c = first.shape
+    rows = blocks[torch.arange(n, device=t.device)[:, None],
+                  torch.arange(c, device=t.device)[None, :], first]
+    return first * block + rows.argmax(2)
+
+
+def block_length(length: int):
+    """A divisor of ``length`` in [MAX_BLOCK, 4 MAX_BLOCK] (amax slows down on shorter blocks)
+    that leaves at least 4 blocks; None if there is none."""
+    last = min(4 * MAX_BLOCK, length // 4)
+    return next((k for k in range(MAX_BLOCK, last + 1) if length % k == 0), None)
+
+
+def positions_lost_by_scaling(x: torch.Tensor, peak: torch.Tensor, scale: torch.Tensor):
+    """Before ``x`` is scaled in place: exact max positions (-1 elsewhere) of the channels where
+    ``peak * scale`` is 0 or subnormal in x's dtype, whose max ``y`` may no longer locate; None
+    if there are none (the usual case; on a GPU the check costs one synchronisation)."""
+    lost = (peak * scale).abs() < torch.finfo(x.dtype).tiny  # NaN: not lost, y stays NaN there
+    if not bool(lost.any()):
+        return None
+    exact = torch.full_like(peak, -1, dtype=torch.long)
+    exact[lost] = x.flatten(2)[lost].argmax(1)
+    return exact
+
+
+def channel_chunks(t: torch.Tensor, dtype):
+    """``t`` whole if already in ``dtype``, else in chunks of channels to upcast one at a time
+    (torch's CPU reductions with ``dtype=`` copy all of a float16 input to float32 first)."""
+    if t.dtype == dtype:
+        return [slice(None)]
+    n, c, h, w = t.shape
+    channels = max(1, UPCAST_CHUNK // max(1, n * h * w))
+    return [slice(start, start + channels) for start in range(0, c, channels)]
+
+
+def mean_hw(x: torch.Tensor, dtype) -> torch.Tensor:
+    """The spatial mean per (B, C), accumulated and returned in ``dtype``."""
+    return torch.cat([x[:, part].to(dtype).mean((2, 3)) for part in channel_chunks(x, dtype)], 1)
+
+
+def sum_hw_products(g: torch.Tensor, t: torch.Tensor, out: torch.Tensor, dtype) -> torch.Tensor:
+    """sum_hw(g * t) per (B, C), accumulated and returned in ``dtype`` (float32 or float64).
+
+    ``out``, an activation-sized tensor that the caller overwrites next, holds the product in
+    full precision. Below float32 (where a loss-scaled sum overflows) chunks of channels are
+    upcast instead, so no float32 temporary is larger than ``UPCAST_CHUNK`` elements.
+    """
+    if t.dtype == dtype:
+        return torch.mul(g, t, out=out).sum((2, 3))
+    return torch.cat([g[:, part].to(dtype).mul_(t[:, part]).sum((2, 3))
+                      for part in channel_chunks(t, dtype)], 1)
+
+
+def empty_gradient_like(t: torch.Tensor, dtype) -> torch.Tensor:
+    """An uninitialised gradient for ``t`` whose ``view(N, C, H * W)`` is a view, not a copy."""
+    nhwc = t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+    memory_format = torch.channels_last if nhwc else torch.contiguous_format
+    return torch.empty(t.shape, dtype=dtype, device=t.device, memory_format=memory_format)
+
+
 class CGDFunction(torch.autograd.Function):
+    """``CGDFunction.apply(x, inplace, w0, w1, w2, bias0, bias1, bias2)``: CGD(x) for training.
+
+    ``inplace=True`` checks at forward that nothing already keeps ``x`` (``CGDConfigError``).
+    """
 
     @staticmethod
     def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
+        if inplace:
+            check_inplace_is_safe(x)
         dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
         c = x.shape[1]
-        flat = x.flatten(2)  # a view for NCHW and channels_last alike
-        a = flat.mean(2, dtype=dtype)
-        peak, idx = flat.max(2)
+        # two read passes; the max positions are found in backward, where they are needed
+        a = mean_hw(x, dtype)
+        peak = x.amax((2, 3))
         m = peak.to(dtype)
         param_dtype = w0.dtype
         w0, w1, w2, b0, b1, b2 = (p.to(dtype).view(1, c) for p in (w0, w1, w2, b0, b1, b2))
         s, p0, psi, p1, phi, q, att = attention_terms(a, m, w0, w1, w2, b0, b1, b2)
-        scale = (1 + att).to(x.dtype)[:, :, None, None]
+        scale = (1 + att).to(x.dtype)
+        exact = None
         if inplace:  # no new activation-sized allocation (and its page faults on CPU)
+            exact = positions_lost_by_scaling(x, peak, scale)
             ctx.mark_dirty(x)
-            y = x.mul_(scale)
+            y = x.mul_(scale[:, :, None, None])
         else:
-            y = x * scale
-        ctx.save_for_backward(y, idx, a, m, s, p0, p1, psi, phi, q, att, w0, w1, w2)
-        ctx.hw, ctx.param_dtype = flat.shape[2], param_dtype
+            y = x * scale[:, :, None, None]
+        kept = y if inplace else x  # see the module docstring: the y form or the x form
+        ctx.save_for_backward(kept, exact, a, m, s, p0, p1, psi, phi, q, att, w0, w1, w2)
+        ctx.inplace, ctx.param_dtype = inplace, param_dtype
         return y
 
     @staticmethod
     @once_differentiable
     def backward(ctx, g):
-        y, idx, a, m, s, p0, p1, psi, phi, q, att, w0, w1, w2 = ctx.saved_tensors
-        dtype = a.dtype
-        # through y = x * (1 + att): dz = sum_hw(g * y) * (1 - att), in one pass, no temporary
-        gy = torch.einsum('ncl,ncl->nc', g.flatten(2), y.flatten(2)).to(dtype)
-        dz = gy * (1 - att)
+        kept, exact, a, m, s, p0, p1, psi, phi, q, att, w0, w1, w2 = ctx.saved_tensors
+        n, c, h, w = kept.shape
+        gx = empty_gradient_like(kept, g.dtype)  # first the scratch for g * kept, then dL/dx
+        # through y = x * (1 + att): dz = sum_hw(g * y) * (1 - att) = sum_hw(g * x) * (1 - att^2)
+        g_kept = sum_hw_products(g, kept, gx, a.dtype)
+        dz = g_kept * (1 - att) if ctx.inplace else g_kept * (1 - att) * (1 + att)
         # att = tanh(psi * q + b2), q = phi . w2
         dpsi, dq = dz * q, (dz * psi).sum(1, keepdim=True)
         dphi, dw2 = dq * w2, (dq * phi).sum(0)
@@ -84,12 +198,14 @@ class CGDFunction(torch.autograd.Function):
         # s = softmax(a)
         ds = du * p0 + dv * p1
         da = dp0 * w0 + s * (ds - (ds * s).sum(1, keepdim=True))
-        # x: g * (1 + att) + da / HW everywhere + dm at each channel's argmax
+        # x: g * (1 + att) + da / HW everywhere + dm at each channel's max position
+        position = max_positions(kept, exact)
         scale = (1 + att).to(g.dtype)[:, :, None, None]
-        gx = torch.addcmul((da / ctx.hw).to(g.dtype)[:, :, None, None], g, scale)
-        if not (gx.is_contiguous() or gx.is_contiguous(memory_format=torch.channels_last)):
-            gx = gx.contiguous()  # so that flatten(2) below is a view we can scatter into
-        gx.flatten(2).scatter_add_(2, idx.unsqueeze(2), dm.to(g.dtype).unsqueeze(2))
+        torch.addcmul((da / (h * w)).to(g.dtype)[:, :, None, None], g, scale, out=gx)
+        # index_put_, not scatter_add_, which copies all of gx to float32 for float16 on CPU
+        samples, channels = torch.arange(n, device=g.device), torch.arange(c, device=g.device)
+        gx.view(n, c, h * w).index_put_((samples[:, None], channels[None, :], position),
+                                        dm.to(g.dtype), accumulate=True)
         shapes = [(-1, 1)] * 3 + [(1, -1, 1, 1)] * 3
         grads = [dw0, dw1, dw2, du.sum(0), dv.sum(0), dz.sum(0)]  # w0..w2, bias0..bias2
         return (gx, None,

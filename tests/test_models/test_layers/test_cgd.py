@@ -2,10 +2,10 @@ import math
 
 import pytest
 import torch
-from mmengine.registry import MODELS as ROOT_MODELS
-from mmengine.registry import Registry
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.utils import register_all_modules
+from mmengine.registry import MODELS as ROOT_MODELS
+from mmengine.registry import Registry
 
 from mmdet_cgd.models.layers import CGD
 
@@ -79,7 +79,8 @@ def test_authors_init_is_xavier_uniform_weights_and_zero_biases():
     assert not torch.equal(layer(torch.randn(1, c, 2, 2)), torch.zeros(1))  # not the identity
 
 
-@pytest.mark.parametrize('bad', [torch.randn(2, 8), torch.randn(2, 8, 4), torch.randn(1, 2, 8, 4, 4)])
+@pytest.mark.parametrize(
+    'bad', [torch.randn(2, 8), torch.randn(2, 8, 4), torch.randn(1, 2, 8, 4, 4)])
 def test_non_4d_input_is_a_clear_error(bad):
     with pytest.raises(ValueError, match=rf'4-D .* got {bad.dim()}-D'):
         CGD(8)(bad)

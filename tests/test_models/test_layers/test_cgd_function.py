@@ -65,24 +65,39 @@ def test_training_forward_uses_the_fused_path_and_inference_the_plain_one(monkey
     assert calls == ['plain']
 
 
-def test_backward_keeps_no_copy_of_the_input():
-    """Only the output (kept by the next layer anyway), argmax indices and (B, C) vectors."""
-    layer = randomized(32)
-    x = torch.randn(2, 32, 40, 40, requires_grad=True)
+def big_saved_tensors(fn):
+    """The activation-sized tensors autograd keeps for backward while ``fn()`` runs."""
     big = []
 
     def pack(t):
-        if t.numel() >= x.numel():
+        if t.dim() == 4 and t.shape[2:] != (1, 1):
             big.append(t)
         return t
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        y = layer(x)
-    assert len(big) == 1 and big[0].data_ptr() == y.data_ptr()
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        big.clear()
-        layer.forward_plain(x)
-    assert any(t.data_ptr() == x.data_ptr() for t in big), 'the plain path keeps x'
+        out = fn()
+    return out, big
+
+
+def test_inplace_backward_keeps_only_the_output():
+    """inplace=True after a conv: one activation kept, the output (no copy of the input)."""
+    layer = randomized(32)
+    layer.inplace = True
+    conv_out = torch.nn.Conv2d(32, 32, 1)(torch.randn(2, 32, 40, 40)).detach().requires_grad_()
+    pre = conv_out * 1  # a non-leaf, as a conv's output is
+    y, big = big_saved_tensors(lambda: layer(pre))
+    assert len(big) == 1 and big[0].data_ptr() == y.data_ptr() == pre.data_ptr()
+
+
+def test_allocating_backward_keeps_only_the_input():
+    """inplace=False keeps x, as autograd's plain path does, and not y: a consumer may modify y
+    in place."""
+    layer = randomized(32)
+    x = torch.randn(2, 32, 40, 40, requires_grad=True)
+    y, big = big_saved_tensors(lambda: layer(x))
+    assert len(big) == 1 and big[0].data_ptr() == x.data_ptr() != y.data_ptr()
+    _, plain = big_saved_tensors(lambda: layer.forward_plain(x))
+    assert any(t.data_ptr() == x.data_ptr() for t in plain), 'the plain path keeps x'
 
 
 def test_works_under_torch_compile_without_graph_breaks():
@@ -132,10 +147,29 @@ def test_inplace_gives_the_same_values_and_gradients_without_a_new_tensor():
         assert inplace(z) is z and torch.allclose(z, ref)
 
 
-def test_inplace_where_autograd_needs_the_input_is_a_loud_error():
+def test_inplace_where_autograd_needs_the_input_is_a_config_error_at_forward():
+    from mmdet_cgd.models.layers import CGDConfigError
     layer = randomized(8)
     layer.inplace = True
     x = torch.randn(1, 8, 4, 4, requires_grad=True)
     after_relu = torch.relu(x * 2)  # relu keeps its output for backward
-    with pytest.raises(RuntimeError, match='modified by an inplace operation'):
-        layer(after_relu).sum().backward()
+    with pytest.raises(CGDConfigError, match='keeps it for backward'):
+        layer(after_relu)
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 64, 64), (1, 2, 97, 89), (1, 1, 1, 8192), (2, 4, 3, 5)])
+@pytest.mark.parametrize('values', ['normal', 'ties', 'nan', 'float16'])
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+def test_first_argmax_is_torch_argmax(shape, values, layout):
+    """The blocked search in backward finds exactly argmax's first position, NaN included."""
+    from mmdet_cgd.models.layers.cgd_function import first_argmax
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g)
+    if values == 'ties':
+        x = torch.randint(0, 3, shape, generator=g).float()
+    elif values == 'nan':
+        x.view(-1)[[5, -1]] = float('nan')
+    elif values == 'float16':
+        x = x.half()
+    x = LAYOUTS[layout](x)
+    assert torch.equal(first_argmax(x), x.flatten(2).argmax(2))

@@ -1,0 +1,9 @@
+"""The error for a CGD set up where it cannot work (a bad option, a placement it cannot serve)."""
+
+
+class CGDConfigError(ValueError, AssertionError):
+    """A CGD configuration that cannot give correct results where it is used.
+
+    A ValueError (bad input), and an AssertionError too: code written against mmdet catches
+    AssertionError for bad plugin configs.
+    """
