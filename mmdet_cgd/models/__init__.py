@@ -1,4 +1,6 @@
-from .backbones import CGDResNet, CGDResNetV1d
-from .layers import CGD
+from .backbones import CGDRegNet, CGDRes2Net, CGDResNeSt, CGDResNet, CGDResNetV1d, CGDResNeXt
+from .layers import CGD, CGDConfigError
+from .weight_init import StrictPretrainedInit  # noqa: F401 (registers type='StrictPretrained')
 
-__all__ = ['CGD', 'CGDResNet', 'CGDResNetV1d']
+__all__ = ['CGD', 'CGDConfigError', 'CGDRegNet', 'CGDRes2Net', 'CGDResNeSt', 'CGDResNeXt',
+           'CGDResNet', 'CGDResNetV1d']

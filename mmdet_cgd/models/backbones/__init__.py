@@ -1,3 +1,26 @@
-from .cgd_resnet import CGDBasicBlock, CGDBottleneck, CGDResNet, CGDResNetV1d
+from .block_plugins import BeforeNorm1Hook, BeforeNorm1Mixin, block_plugin_names
+from .cgd_resnet import (
+    CGD_VARIANTS,
+    CGDRegNet,
+    CGDRes2Net,
+    CGDResNeSt,
+    CGDResNet,
+    CGDResNetV1d,
+    CGDResNeXt,
+)
+from .config_checks import check_backbone_plugins
+from .convert_imagenet import ConversionError, convert_checkpoint
+from .plugin_positions import (
+    BASIC_BLOCK_POSITIONS,
+    BEFORE_NORM1,
+    BOTTLENECK_POSITIONS,
+    STOCK_POSITIONS,
+    check_plugin,
+)
 
-__all__ = ['CGDBasicBlock', 'CGDBottleneck', 'CGDResNet', 'CGDResNetV1d']
+__all__ = [
+    'BASIC_BLOCK_POSITIONS', 'BEFORE_NORM1', 'BOTTLENECK_POSITIONS', 'BeforeNorm1Hook',
+    'BeforeNorm1Mixin', 'CGD_VARIANTS', 'CGDRegNet', 'CGDRes2Net', 'CGDResNeSt', 'CGDResNeXt',
+    'CGDResNet', 'CGDResNetV1d', 'ConversionError', 'STOCK_POSITIONS', 'block_plugin_names',
+    'check_backbone_plugins', 'check_plugin', 'convert_checkpoint'
+]

@@ -1,18 +1,29 @@
 """Checks our tools run on a config before building anything, so mistakes read as sentences.
 
-mmdet's stock ResNet answers an unknown plugin position, or a plugin on ResNet-18/34, with a bare
-``AssertionError`` from deep inside its blocks.
+mmdet's stock ResNet family answers an unknown plugin position, or a plugin on ResNet-18/34, with a
+bare ``AssertionError`` from deep inside its blocks, and stock Res2Net builds plugins too narrow for
+its blocks, failing only at the first forward. The position rules come from
+``mmdet_cgd.models.backbones.plugin_positions``, which our backbones apply at build time too.
 """
 from typing import Iterator, Tuple
 
-STOCK_RESNETS = ('ResNet', 'ResNetV1d', 'ResNeXt', 'mmdet.ResNet', 'mmdet.ResNetV1d',
-                 'mmdet.ResNeXt')
-STOCK_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
+from ..layers import CGDConfigError
+from .cgd_resnet import CGD_VARIANTS
+from .plugin_positions import (
+    BASIC_BLOCK_POSITIONS,
+    BEFORE_NORM1,
+    BOTTLENECK_POSITIONS,
+    STOCK_POSITIONS,
+    check_plugin,
+)
+
+BASIC_BLOCK_DEPTHS = (18, 34)
 
 
 def _backbones(cfg, where='model') -> Iterator[Tuple[str, dict]]:
+    """Every dict that is a backbone (under a ``backbone`` key) or carries ``plugins``."""
     if isinstance(cfg, dict):
-        if 'depth' in cfg and 'type' in cfg and 'plugins' in cfg:
+        if 'type' in cfg and ('plugins' in cfg or where.endswith('backbone')):
             yield where, cfg
         for key, value in cfg.items():
             yield from _backbones(value, f'{where}.{key}')
@@ -21,21 +32,50 @@ def _backbones(cfg, where='model') -> Iterator[Tuple[str, dict]]:
             yield from _backbones(value, f'{where}[{i}]')
 
 
+def _type_name(kind) -> str:
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
+    return name.split('.')[-1]  # 'mmdet.ResNet' -> 'ResNet'
+
+
 def check_backbone_plugins(model_cfg) -> None:
-    """Raise ``ValueError`` naming the backbone, what it accepts and what the config gives."""
+    """Raise ``CGDConfigError`` (a ``ValueError``) naming the backbone, what it accepts and what
+    the config gives."""
+    supported = ', '.join(CGD_VARIANTS.values())
     for where, backbone in _backbones(model_cfg):
-        plugins, kind = backbone.get('plugins') or [], backbone['type']
-        if kind not in STOCK_RESNETS:
-            continue  # CGDResNet checks its own plugins with clear errors
-        if plugins and backbone['depth'] in (18, 34):
-            raise ValueError(
-                f"{where}: mmdet's {kind}-{backbone['depth']} (BasicBlock) takes no plugins, got "
-                f"{len(plugins)}; use type='CGDResNet' with position='before_norm1', which "
-                'supports BasicBlock')
-        for i, plugin in enumerate(plugins):
-            position = plugin.get('position') if isinstance(plugin, dict) else None
-            if position not in STOCK_POSITIONS:
-                hint = (" ('before_norm1' needs type='CGDResNet')"
-                        if position == 'before_norm1' else '')
-                raise ValueError(f'{where}.plugins[{i}]: position must be one of '
+        kind = _type_name(backbone['type'])
+        plugins = backbone.get('plugins') or []
+        if kind in CGD_VARIANTS.values():
+            allowed = (BASIC_BLOCK_POSITIONS if backbone.get('depth') in BASIC_BLOCK_DEPTHS
+                       else BOTTLENECK_POSITIONS)
+            for i, plugin in enumerate(plugins):
+                check_plugin(plugin, allowed, f'{where}.plugins[{i}] ({kind})')
+        elif kind in CGD_VARIANTS:
+            _check_stock(where, kind, backbone, plugins)
+        elif kind.startswith('CGD'):
+            raise CGDConfigError(f'{where}: no backbone {kind!r}; the CGD placement '
+                                 f'({BEFORE_NORM1!r}) is served by {supported}')
+        elif any(isinstance(p, dict) and p.get('position') == BEFORE_NORM1 for p in plugins):
+            raise CGDConfigError(
+                f"{where}: {kind} has no {BEFORE_NORM1!r} position: it is built from blocks "
+                f'other than mmdet ResNet ones; supported: {supported}')
+
+
+def _check_stock(where: str, kind: str, backbone: dict, plugins) -> None:
+    ours = CGD_VARIANTS[kind]
+    if plugins and backbone.get('depth') in BASIC_BLOCK_DEPTHS:
+        raise CGDConfigError(
+            f"{where}: mmdet's {kind}-{backbone['depth']} (BasicBlock) takes no plugins, got "
+            f"{len(plugins)}; use type={ours!r} with position={BEFORE_NORM1!r}, which supports "
+            'BasicBlock')
+    if plugins and kind == 'Res2Net':
+        raise CGDConfigError(
+            f"{where}: mmdet's Res2Net builds plugins for planes channels where its blocks have "
+            f'width * scales, and fails at the first forward; use type={ours!r}, which builds '
+            'them for the real width (and adds before_norm1)')
+    for i, plugin in enumerate(plugins):
+        position = plugin.get('position') if isinstance(plugin, dict) else None
+        hint = f' ({BEFORE_NORM1!r} needs type={ours!r})' if position == BEFORE_NORM1 else ''
+        if position not in STOCK_POSITIONS:
+            raise CGDConfigError(f'{where}.plugins[{i}]: position must be one of '
                                  f'{STOCK_POSITIONS} for {kind}, got {position!r}{hint}')
+        check_plugin(plugin, STOCK_POSITIONS, f'{where}.plugins[{i}] ({kind})')

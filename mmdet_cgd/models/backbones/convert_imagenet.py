@@ -13,11 +13,13 @@ from typing import Dict, List, Tuple
 
 import torch
 
-from mmdet_cgd.engine.atomic_local_backend import write_atomically
-from .safe_checkpoint import CheckpointError, load_checkpoint_file
+from mmdet_cgd.utils.checkpoint import CheckpointError, load_checkpoint_file, write_atomically
+
+from .cgd_resnet import CGDResNet
 
 _BACKBONE_KEY = re.compile(r'^(conv1|bn1)\.|^layer\d+\.\d+\.(conv\d|bn\d|downsample\.[01])\.')
-_CGD_KEY = re.compile(r'^(layer\d+\.\d+)\.attention\.(?:(w|bias)([012])|squeeze([012])\.0\.(weight|bias))$')
+_CGD_KEY = re.compile(
+    r'^(layer\d+\.\d+)\.attention\.(?:(w|bias)([012])|squeeze([012])\.0\.(weight|bias))$')
 _CLASSIFIER_KEY = re.compile(r'^fc\.(weight|bias)$')
 DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): None, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
 
@@ -66,7 +68,6 @@ def infer_depth(state: Dict[str, torch.Tensor]) -> int:
 
 def check_against_backbone(state: Dict[str, torch.Tensor], depth: int) -> None:
     """Load into a CGDResNet with CGD in every block: no missing, unexpected or misshapen key."""
-    from mmdet_cgd.models import CGDResNet
     model = CGDResNet(depth=depth, plugins=[dict(cfg=dict(type='CGD'), position='before_norm1')])
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))

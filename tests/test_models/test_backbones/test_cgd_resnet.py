@@ -1,10 +1,11 @@
 import pytest
 import torch
-from mmdet.models.backbones import ResNet, ResNetV1d, ResNeXt
+from mmdet.models.backbones import ResNet, ResNetV1d
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 
 from mmdet_cgd.models import CGD, CGDResNet, CGDResNetV1d
+from mmdet_cgd.models.backbones import block_plugin_names
 
 register_all_modules()
 PAPER_CGD = [dict(cfg=dict(type='CGD'), position='before_norm1')]
@@ -177,7 +178,8 @@ def test_unknown_position_is_a_clear_error(plugins, match):
 
 
 def test_basic_block_accepts_only_before_norm1():
-    with pytest.raises(ValueError, match=r"BasicBlock plugin position must be one of \('before_norm1',\)"):
+    with pytest.raises(ValueError, match=r"BasicBlock takes plugins only at \('before_norm1',\), "
+                                         r"got 'after_conv1'"):
         CGDResNet(depth=18, plugins=STOCK_CGD)
 
 
@@ -195,7 +197,9 @@ def test_stock_and_paper_positions_combine_in_one_bottleneck():
         dict(cfg=dict(type='ContextBlock', ratio=1 / 16), position='after_conv3',
              stages=(False, True, True, True))])
     block = model.layer2[0]
-    assert block.plugin_names == ['cgd', 'context_block']
+    assert block_plugin_names(block) == ['cgd', 'context_block']
+    assert block.before_norm1_plugin_names == ['cgd']
+    assert block.after_conv3_plugin_names == ['context_block']
     model(torch.randn(1, 3, 64, 64))
 
 

@@ -8,8 +8,8 @@ import torch
 from mmdet.models.backbones import ResNet
 
 from mmdet_cgd.models import CGDResNet
+from mmdet_cgd.models.backbones.convert_imagenet import ConversionError, convert_checkpoint
 from mmdet_cgd.utils import CheckpointError
-from mmdet_cgd.utils.convert_imagenet import ConversionError, convert_checkpoint
 
 PAPER_CGD = [dict(cfg=dict(type='CGD'), position='before_norm1')]
 
@@ -117,8 +117,8 @@ def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
 
 def test_command_line_reports_and_exits_nonzero_on_error(tmp_path):
     torch.save(authors_state_dict(depth=18), tmp_path / 'src.pth')
-    cmd = [sys.executable, 'tools/model_converters/convert_imagenet_checkpoint.py', tmp_path / 'src.pth',
-           tmp_path / 'dst.pth']
+    cmd = [sys.executable, 'tools/model_converters/convert_imagenet_checkpoint.py',
+           tmp_path / 'src.pth', tmp_path / 'dst.pth']
     ok = subprocess.run(cmd, capture_output=True, text=True)
     assert ok.returncode == 0 and 'ResNet-18' in ok.stdout
     again = subprocess.run(cmd, capture_output=True, text=True)

@@ -1,0 +1,183 @@
+"""One mechanism that adds ``before_norm1`` to every mmdet ResNet-family backbone.
+
+The stock backbone is built without plugins; then each block gets its plugins built for the
+width it really has (``conv1.out_channels``, ``conv3.out_channels``) under the names
+``build_plugin_layer`` gives. Stock positions run through the stock ``forward`` (its
+``after_conv*_plugin_names``); ``before_norm1`` plugins run in a forward hook on ``conv1`` that
+returns their output. The blocks' own ``forward``, init and state-dict names stay mmdet's.
+"""
+import inspect
+from typing import List, Optional
+
+from mmcv.cnn import build_plugin_layer
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+
+from mmdet_cgd.models.layers import CGD, CGDConfigError
+
+from .plugin_positions import (
+    BASIC_BLOCK_POSITIONS,
+    BEFORE_NORM1,
+    BOTTLENECK_POSITIONS,
+    STOCK_POSITIONS,
+    check_inplace,
+    check_plugin,
+    plugins_in_stage,
+)
+
+
+class BeforeNorm1Hook:
+    """``conv1``'s forward hook: its output goes through the block's before_norm1 plugins.
+
+    Holds the block (not the plugins) so that ``copy.deepcopy`` (EMA) rebinds it to the copy and
+    a plugin replaced by name is the one that runs.
+    """
+
+    def __init__(self, block):
+        self.block = block
+
+    def __call__(self, conv1, args, out):
+        for name in self.block.before_norm1_plugin_names:
+            out = getattr(self.block, name)(out)
+        return out
+
+
+def block_plugin_names(block) -> List[str]:
+    """Every plugin of ``block``, in the order it runs."""
+    return [n for p in (BEFORE_NORM1, ) + STOCK_POSITIONS
+            for n in getattr(block, f'{p}_plugin_names', [])]
+
+
+def _accepted_arguments(cls) -> set:
+    """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO."""
+    names = set()
+    for klass in cls.__mro__:
+        if '__init__' not in klass.__dict__:
+            continue
+        params = inspect.signature(klass.__dict__['__init__']).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    return names - {'self'}
+
+
+class BeforeNorm1Mixin:
+    """Put first in the bases of an mmdet ResNet-family backbone: ``class X(BeforeNorm1Mixin,
+    ResNeXt)``. Adds ``plugins`` at ``before_norm1`` (conv1 -> plugins -> norm1), gives every
+    stock-position plugin its block's real width, and BasicBlocks (ResNet-18/34) the position too.
+
+    Args:
+        plugins: as mmdet's ResNet (``cfg``, ``position``, optional ``stages``), positions
+            ``before_norm1`` (all blocks) and ``after_conv1/2/3`` (Bottleneck-style blocks).
+        freeze_plugins: whether ``frozen_stages`` also freezes the plugins inside those stages.
+            Default False: a plugin newly inserted into a pretrained network keeps learning while
+            the pretrained convs and norms stay frozen. True when the plugins are pretrained too.
+        *args, **kwargs: as the mmdet backbone.
+    """
+
+    def __init__(self, *args, plugins: Optional[List[dict]] = None,
+                 freeze_plugins: bool = False, **kwargs):
+        self._check_arguments(kwargs)
+        self.freeze_plugins = freeze_plugins
+        if plugins is not None and not isinstance(plugins, (list, tuple)):
+            raise CGDConfigError(f'{type(self).__name__}: plugins must be a list of dicts, got '
+                                 f'{plugins!r}')
+        super().__init__(*args, **kwargs)  # the stock backbone, without plugins
+        if not isinstance(getattr(self, 'res_layers', None), list):
+            raise CGDConfigError(
+                f'{type(self).__name__}: BeforeNorm1Mixin serves backbones built from ResNet '
+                f'blocks in res_layers ({", ".join(supported_variants())}); '
+                f'{self._stock_class().__name__} has none')
+        self.plugins = plugins
+        checked = self._checked(plugins or [])
+        for stage_idx, layer_name in enumerate(self.res_layers):
+            stage_plugins = plugins_in_stage(checked, stage_idx)
+            for block_idx, block in enumerate(getattr(self, layer_name)):
+                where = f'{type(self).__name__}.{layer_name}[{block_idx}]'
+                self._add_block_plugins(block, stage_plugins, where)
+        self._freeze_stages()
+
+    @classmethod
+    def _stock_class(cls):
+        return next(c for c in cls.__mro__ if not issubclass(c, BeforeNorm1Mixin))
+
+    def _check_arguments(self, kwargs) -> None:
+        """Name the variant that takes an argument this one does not (groups -> CGDResNeXt)."""
+        unknown = sorted(set(kwargs) - _accepted_arguments(type(self)))
+        if unknown:
+            takers = [v.__name__ for v in _variants() if set(unknown) <= _accepted_arguments(v)]
+            hint = f'; {" or ".join(takers)} takes them' if takers else ''
+            raise CGDConfigError(
+                f'{type(self).__name__} (mmdet {self._stock_class().__name__} plus before_norm1) '
+                f'got arguments it does not take: {", ".join(unknown)}{hint}')
+
+    def _checked(self, plugins) -> List[dict]:
+        for i, plugin in enumerate(plugins):
+            check_plugin(plugin, BOTTLENECK_POSITIONS, f'{type(self).__name__}.plugins[{i}]',
+                         self.num_stages)
+        return list(plugins)
+
+    def _add_block_plugins(self, block, plugins: List[dict], where: str) -> None:
+        if isinstance(block, Bottleneck):
+            allowed = BOTTLENECK_POSITIONS
+        elif isinstance(block, BasicBlock):
+            allowed = BASIC_BLOCK_POSITIONS
+        else:
+            raise CGDConfigError(f'{where}: expected an mmdet ResNet BasicBlock or Bottleneck '
+                                 f'(or a subclass), got {type(block).__name__}')
+        misplaced = [p['position'] for p in plugins if p['position'] not in allowed]
+        if misplaced:
+            raise CGDConfigError(
+                f'{where}: {type(block).__name__} takes plugins only at {allowed}, got '
+                f'{misplaced[0]!r} (mmdet runs after_conv* only in Bottleneck blocks)')
+        # after_conv1/2 see conv1's width (planes, ResNeXt's width, Res2Net's width * scales)
+        widths = dict(before_norm1=block.conv1.out_channels,
+                      after_conv1=block.conv1.out_channels,
+                      after_conv2=block.conv1.out_channels,
+                      after_conv3=getattr(block, 'conv3', block.conv1).out_channels)
+        for position in allowed:
+            cfgs = [p['cfg'] for p in plugins if p['position'] == position]
+            setattr(block, f'{position}_plugin_names',
+                    [self._build_plugin(block, cfg, widths[position], position, where)
+                     for cfg in cfgs])
+        if block.before_norm1_plugin_names:
+            block.conv1.register_forward_hook(BeforeNorm1Hook(block))
+        if isinstance(block, Bottleneck) and any(
+                getattr(block, f'{p}_plugin_names') for p in STOCK_POSITIONS):
+            block.with_plugins = True  # the stock forward runs after_conv*_plugin_names
+            block.plugins = [p for p in plugins if p['position'] in STOCK_POSITIONS]
+
+    @staticmethod
+    def _build_plugin(block, cfg: dict, in_channels: int, position: str, where: str) -> str:
+        cfg = dict(cfg)
+        name, layer = build_plugin_layer(cfg, in_channels=in_channels,
+                                         postfix=cfg.pop('postfix', ''))
+        if hasattr(block, name):
+            raise CGDConfigError(f"{where}: duplicate plugin name {name!r}: give each plugin of "
+                                 "one type in a block its own 'postfix'")
+        if isinstance(layer, CGD):
+            check_inplace(position, layer.inplace, where)
+        block.add_module(name, layer)
+        return name
+
+    def _freeze_stages(self):
+        super()._freeze_stages()
+        if self.freeze_plugins:
+            return
+        for i in range(1, self.frozen_stages + 1):
+            for block in getattr(self, f'layer{i}'):
+                for name in block_plugin_names(block):
+                    getattr(block, name).train(self.training)
+                    getattr(block, name).requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        return self  # as nn.Module does; mmdet's ResNet.train returns None
+
+
+def _variants() -> list:
+    """The ``BeforeNorm1Mixin`` backbones on mmdet's ResNet family (ours in cgd_resnet.py)."""
+    return [v for v in BeforeNorm1Mixin.__subclasses__() if issubclass(v, ResNet)]
+
+
+def supported_variants() -> List[str]:
+    return [v.__name__ for v in _variants()]
