@@ -1,5 +1,6 @@
 # The CPU demo: a slim Mask R-CNN (ResNet-18 at half width, CGD in the paper's placement in every
-# block, trained from scratch) on the embedded synthetic dataset (tools/misc/make_synthetic_coco.py).
+# block, trained from scratch) on the embedded synthetic dataset
+# (tools/misc/make_synthetic_coco.py).
 # Sized to train and evaluate in minutes on 2 CPU cores; not a COCO recipe.
 _base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
 custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
@@ -85,6 +86,10 @@ param_scheduler = [
 ]
 default_hooks = dict(
     logger=dict(interval=25),
-    checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2))
+    # atomic writes (temp file + rename): a run killed mid-save keeps its last checkpoint
+    checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2,
+                    backend_args=dict(backend='atomic_local')))
+# checkpoints load with torch.load(weights_only=True): log buffers saved without builtins.getattr
+custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)

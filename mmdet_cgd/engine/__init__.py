@@ -1,12 +1,7 @@
-from .atomic_local_backend import AtomicLocalBackend, use_atomic_local_writes, write_atomically
-from .cpu_distributed import prepare_cpu_distributed
+"""Runner extensions our configs select: hooks, a train loop and an atomic file backend."""
+from .atomic_local_backend import AtomicLocalBackend
+from .hooks import AnnotationCheckHook, WeightsOnlyCheckpointHook
 from .reproducible_loop import ReproducibleIterBasedTrainLoop
-from .resume import find_resume_checkpoint
-from .tool_config import (build_runner, check_tool_config, exit_on_user_error, load_tool_config,
-                          parse_tool_args)
 
-__all__ = [
-    'AtomicLocalBackend', 'ReproducibleIterBasedTrainLoop', 'build_runner', 'check_tool_config',
-    'exit_on_user_error', 'find_resume_checkpoint', 'load_tool_config', 'parse_tool_args',
-    'prepare_cpu_distributed', 'use_atomic_local_writes', 'write_atomically'
-]
+__all__ = ['AnnotationCheckHook', 'AtomicLocalBackend', 'ReproducibleIterBasedTrainLoop',
+           'WeightsOnlyCheckpointHook']

@@ -1,41 +1,27 @@
-"""Local file writes through mmengine's fileio (checkpoints, configs, metrics) made atomic.
+"""``backend_args=dict(backend='atomic_local')``: mmengine fileio's local writes made atomic.
 
 mmengine's ``LocalBackend.put`` opens the target file and writes into it: a process killed
-during a checkpoint save leaves a truncated file at the checkpoint's path. Here the bytes go to
-a temporary file beside it, are flushed to disk, and replace the target in one rename, so the
-path holds the old file or the new one, never half of one.
+during a checkpoint save leaves a truncated file at the checkpoint's path. This backend writes
+through ``write_atomically`` instead. It is registered under its own name, with no prefixes, so
+nothing changes for anyone who does not select it; our configs select it for checkpoints with
+``default_hooks.checkpoint.backend_args``.
 """
-import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
+from mmdet_cgd.utils.checkpoint import write_atomically
 
-def write_atomically(data: bytes, filepath: Union[str, Path]) -> None:
-    folder = os.path.dirname(os.path.abspath(filepath))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f'.{os.path.basename(filepath)}.', suffix='.tmp')
-    try:
-        with os.fdopen(fd, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filepath)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+BACKEND_NAME = 'atomic_local'
 
 
+@register_backend(BACKEND_NAME)
 class AtomicLocalBackend(LocalBackend):
+    """``LocalBackend`` whose ``put``/``put_text`` replace the file in one rename."""
 
     def put(self, obj: bytes, filepath: Union[str, Path]) -> None:
         write_atomically(obj, filepath)
 
     def put_text(self, obj: str, filepath: Union[str, Path], encoding: str = 'utf-8') -> None:
         write_atomically(obj.encode(encoding), filepath)
-
-
-def use_atomic_local_writes() -> None:
-    register_backend('local', AtomicLocalBackend, force=True, prefixes='')

@@ -3,12 +3,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.optim import build_optim_wrapper
-from mmengine.registry import init_default_scope
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import init_default_scope
 
 from mmdet_cgd.models import CGD
 
@@ -39,9 +39,10 @@ def test_config_builds_its_model(path):
     if not plugins:  # the demo's baseline
         assert n_cgd == 0 and 'cgd' not in path.name.split('_')[1]
         return
-    blocks = {18: 8, 50: 16, 101: 33}[cfg.model.backbone.depth]
-    stages = plugins[0].get('stages')
-    expected = blocks - 3 if stages == (False, True, True, True) else blocks
+    backbone = model.backbone
+    blocks_per_stage = [len(getattr(backbone, name)) for name in backbone.res_layers]
+    stages = plugins[0].get('stages') or [True] * len(blocks_per_stage)
+    expected = sum(n for n, on in zip(blocks_per_stage, stages) if on)
     assert n_cgd == expected
 
 
@@ -51,12 +52,26 @@ def test_paper_configs_follow_the_paper_recipe():
         bb = cfg.model.backbone
         assert bb.type == 'CGDResNet' and bb.depth == 50
         assert bb.plugins == [dict(cfg=dict(type='CGD', inplace=True), position='before_norm1')]
-        assert bb.init_cfg.type == 'Pretrained'
+        assert bb.init_cfg.type == 'StrictPretrained' and 'new_keys' not in bb.init_cfg
         assert cfg.optim_wrapper.optimizer.lr == 0.02
         assert cfg.auto_scale_lr.base_batch_size == 16
         assert cfg.train_cfg.max_epochs == 12
         [step] = [s for s in cfg.param_scheduler if s.type == 'MultiStepLR']
         assert list(step.milestones) == [8, 11]
+
+
+@pytest.mark.parametrize('path', [p for p in CONFIGS if p.parent.name in ('cgd', 'demo')],
+                         ids=lambda p: p.stem)
+def test_detection_configs_load_strictly_and_save_atomically(path):
+    cfg = Config.fromfile(str(path))
+    assert cfg.default_hooks.checkpoint.backend_args == dict(backend='atomic_local')
+    assert dict(type='WeightsOnlyCheckpointHook') in cfg.custom_hooks
+    init = cfg.model.backbone.init_cfg
+    if init is None:  # the demo trains from scratch
+        return
+    assert init.type == 'StrictPretrained'
+    has_cgd_weights = init.checkpoint.startswith('checkpoints/cgd-resnet')
+    assert init.get('new_keys', []) == ([] if has_cgd_weights else ['.cgd.'])
 
 
 @pytest.mark.parametrize('name', ['faster-rcnn_r50-cgd_fpn_1x_coco.py',

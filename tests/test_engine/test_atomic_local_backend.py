@@ -1,5 +1,6 @@
 """A checkpoint path holds the old file or the new one, never half of one."""
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -8,17 +9,29 @@ import time
 import pytest
 import torch
 from mmengine.fileio import get_file_backend
+from mmengine.fileio.backends import LocalBackend
 from mmengine.runner.checkpoint import save_checkpoint
 
 import mmdet_cgd  # noqa: F401
-from mmdet_cgd.engine import AtomicLocalBackend, write_atomically
+from mmdet_cgd.engine import AtomicLocalBackend
+from mmdet_cgd.utils import write_atomically
+
+ATOMIC = dict(backend='atomic_local')
 
 
-def test_importing_mmdet_cgd_makes_mmengine_local_writes_atomic(tmp_path):
-    assert isinstance(get_file_backend(str(tmp_path / 'x.pth')), AtomicLocalBackend)
-    save_checkpoint(dict(state_dict={'w': torch.ones(3)}), str(tmp_path / 'sub' / 'x.pth'))
-    assert torch.equal(torch.load(tmp_path / 'sub' / 'x.pth', weights_only=True)['state_dict']['w'],
-                       torch.ones(3))
+def test_importing_mmdet_cgd_leaves_mmengines_local_backend_alone(tmp_path):
+    assert type(get_file_backend(str(tmp_path / 'x.pth'))) is LocalBackend
+    code = ('import os, mmdet_cgd; from mmengine.fileio import dump; '
+            'os.umask(0o022); dump({"a": 1}, "out.json")')
+    subprocess.run([sys.executable, '-c', code], cwd=tmp_path, check=True)
+    assert stat.S_IMODE((tmp_path / 'out.json').stat().st_mode) == 0o644
+
+
+def test_configs_select_atomic_writes_by_backend_name(tmp_path):
+    assert isinstance(get_file_backend(str(tmp_path), backend_args=ATOMIC), AtomicLocalBackend)
+    target = tmp_path / 'sub' / 'x.pth'
+    save_checkpoint(dict(state_dict={'w': torch.ones(3)}), str(target), backend_args=ATOMIC)
+    assert torch.equal(torch.load(target, weights_only=True)['state_dict']['w'], torch.ones(3))
     assert [p.name for p in (tmp_path / 'sub').iterdir()] == ['x.pth']  # no temp file left
 
 
@@ -38,13 +51,14 @@ def test_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
 
 def test_sigkill_during_a_checkpoint_save_leaves_the_previous_one_usable(tmp_path):
     target = tmp_path / 'latest.pth'
-    save_checkpoint(dict(state_dict={'w': torch.zeros(4)}), str(target))
+    save_checkpoint(dict(state_dict={'w': torch.zeros(4)}), str(target), backend_args=ATOMIC)
     # a child saves a ~400 MB checkpoint over it; we kill it while the bytes are being written
     child = subprocess.Popen([sys.executable, '-c', textwrap.dedent(f'''
         import torch, mmdet_cgd
         from mmengine.runner.checkpoint import save_checkpoint
         big = {{f'w{{i}}': torch.ones(25_000_000) for i in range(4)}}
-        save_checkpoint(dict(state_dict=big), {str(target)!r})
+        save_checkpoint(dict(state_dict=big), {str(target)!r},
+                        backend_args=dict(backend='atomic_local'))
         ''')])
     deadline = time.time() + 120
     while not any(p.name.endswith('.tmp') for p in tmp_path.iterdir()):

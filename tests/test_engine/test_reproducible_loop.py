@@ -7,7 +7,6 @@ import time
 
 import pytest
 import torch
-
 from tool_helpers import DEMO_CONFIG, REPO, python, tiny_run_options
 
 MAX_ITERS = 6

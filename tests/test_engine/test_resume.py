@@ -1,10 +1,12 @@
 import torch
 
-from mmdet_cgd.engine import find_resume_checkpoint
+from mmdet_cgd.utils import find_resume_checkpoint
 
 
 def save(path, value):
-    torch.save(dict(state_dict={'w': torch.tensor([value])}), path)
+    """A training checkpoint as the Runner writes it (meta, weights, optimizer state)."""
+    torch.save(dict(meta=dict(iter=int(value)), state_dict={'w': torch.tensor([value])},
+                    optimizer={}), path)
 
 
 def test_follows_last_checkpoint(tmp_path):

@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from mmdet_cgd.engine import find_resume_checkpoint
-from mmdet_cgd.utils import load_checkpoint_file
 from tool_helpers import DEMO_CONFIG, REPO, free_port, tiny_run_options
+
+from mmdet_cgd.utils import find_resume_checkpoint, load_checkpoint_file
 
 BOUND_S = 120
 

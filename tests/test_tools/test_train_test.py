@@ -1,14 +1,21 @@
 """tools/train.py and tools/test.py end to end on CPU: train, save, resume, evaluate (bbox + segm),
 also through mmdet's own scripts and as a 2-process gloo job."""
+import os
+import stat
 import sys
 from pathlib import Path
 
 import mmdet
 import pytest
 import torch
-
-from tool_helpers import (DEMO_CONFIG, REPO, free_port, python, read_test_metrics, run,
-                          tiny_run_options)
+from tool_helpers import (
+    DEMO_CONFIG,
+    free_port,
+    python,
+    read_test_metrics,
+    run,
+    tiny_run_options,
+)
 
 MMDET_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'
 
@@ -25,6 +32,11 @@ def test_train_saves_checkpoints_and_validates(trained):
     work_dir, proc = trained
     assert (work_dir / 'iter_2.pth').is_file() and (work_dir / 'iter_4.pth').is_file()
     assert (work_dir / 'last_checkpoint').read_text().strip().endswith('iter_4.pth')
+    # written through the config's atomic_local backend, with the mode a plain write gives
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE((work_dir / 'iter_4.pth').stat().st_mode) == 0o666 & ~umask
+    assert not list(work_dir.glob('.*.tmp'))
     log = proc.stdout + proc.stderr
     assert 'Iter(train) [4/4]' in log and 'coco/bbox_mAP' in log and 'coco/segm_mAP' in log
     # saved checkpoints load with torch's safe default (weights_only=True) once mmdet_cgd is in
@@ -77,6 +89,6 @@ def test_two_process_gloo_run_trains_and_evaluates(tiny_coco, tmp_path):
          *tiny_run_options(tiny_coco, max_iters=2)], env=env)
     assert (tmp_path / 'iter_2.pth').is_file()
     env['PORT'] = str(free_port())
-    proc = run(['bash', 'tools/dist_test.sh', DEMO_CONFIG, tmp_path / 'iter_2.pth', 2,
-                '--work-dir', tmp_path / 'test', *tiny_run_options(tiny_coco)], env=env)
+    run(['bash', 'tools/dist_test.sh', DEMO_CONFIG, tmp_path / 'iter_2.pth', 2,
+         '--work-dir', tmp_path / 'test', *tiny_run_options(tiny_coco)], env=env)
     assert 'coco/bbox_mAP' in read_test_metrics(tmp_path / 'test')

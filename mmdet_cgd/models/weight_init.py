@@ -1,0 +1,76 @@
+"""``init_cfg=dict(type='StrictPretrained', ...)``: pretrained weights that must fit the module.
+
+mmengine's ``Pretrained`` loads with ``strict=False`` and only logs what did not match. This
+initializer raises at ``init_weights()`` instead (so also under mmdet's own train.py), naming the
+missing and unexpected keys; keys a config adds on purpose are declared with ``new_keys``.
+"""
+from typing import Optional, Sequence
+
+from mmengine.logging import print_log
+from mmengine.model import is_model_wrapper
+from mmengine.model.weight_init import update_init_info
+from mmengine.registry import WEIGHT_INITIALIZERS
+
+from mmdet_cgd.utils.checkpoint import load_checkpoint_file
+from mmdet_cgd.utils.state_dict_fit import check_fit, select_weights, unwrap_state_dict
+
+
+def _init_children_first(module) -> None:
+    """Run the children's own init now, as mmengine does before ``Pretrained``, and mark them
+    done, so nothing overwrites the loaded weights afterwards."""
+    for child in module.children():
+        if is_model_wrapper(child) and not hasattr(child, 'init_weights'):
+            child = child.module
+        if hasattr(child, 'init_weights') and not getattr(child, 'is_init', False):
+            child.init_weights()
+            child.is_init = True
+
+
+def _patterns(value, name: str) -> list:
+    if isinstance(value, str) or not all(isinstance(p, str) for p in value):
+        raise TypeError(f'StrictPretrained: {name} must be a list of key substrings such as '
+                        f"['.cgd.'], got {value!r}")
+    return list(value)
+
+
+@WEIGHT_INITIALIZERS.register_module(name='StrictPretrained')
+class StrictPretrainedInit:
+    """Load a checkpoint into the module; every key must fit, in name and shape.
+
+    Args:
+        checkpoint: a path, http(s) URL, ``torchvision://`` or ``open-mmlab://`` name; read
+            with ``weights_only=True``.
+        prefix: load only the keys under this prefix (e.g. ``'backbone.'``); by default a
+            ``backbone.`` part is found by itself.
+        new_keys: substrings of module keys the checkpoint may lack: modules the config adds on
+            purpose (``['.cgd.']`` for CGD inserted into a plain ResNet).
+        unused_keys: substrings of checkpoint keys the module has no place for (``['fc.']``,
+            an ImageNet classifier).
+        map_location: as ``torch.load``.
+    """
+
+    def __init__(self, checkpoint: str, prefix: Optional[str] = None,
+                 new_keys: Sequence[str] = (), unused_keys: Sequence[str] = (),
+                 map_location: str = 'cpu'):
+        if not isinstance(checkpoint, str) or not checkpoint:
+            raise TypeError('StrictPretrained: checkpoint must be a path or URL, got '
+                            f'{checkpoint!r}')
+        self.checkpoint, self.prefix, self.map_location = checkpoint, prefix, map_location
+        self.new_keys = _patterns(new_keys, 'new_keys')
+        self.unused_keys = _patterns(unused_keys, 'unused_keys')
+
+    def __call__(self, module) -> None:
+        _init_children_first(module)
+        source = f'pretrained weights {self.checkpoint!r}'
+        state = unwrap_state_dict(load_checkpoint_file(self.checkpoint, self.map_location),
+                                  source)
+        expected = module.state_dict()
+        state = select_weights(state, expected, self.prefix, source)
+        check_fit(expected, state, self.new_keys, self.unused_keys, source,
+                  hint='set another file with --cfg-options '
+                  'model.backbone.init_cfg.checkpoint=PATH')
+        module.load_state_dict(state, strict=False)
+        print_log(f'loaded {len(state)} tensors into {type(module).__name__} from '
+                  f'{self.checkpoint} (new: {self.new_keys or "none"})', logger='current')
+        if hasattr(module, '_params_init_info'):
+            update_init_info(module, init_info=f'StrictPretrained: load from {self.checkpoint}')
