@@ -1,43 +1,74 @@
-"""Checks of COCO-format annotation files before training or testing on them."""
-import json
-from pathlib import Path
+"""The pre-flight check of a config's COCO annotation files: cheap, parse-free, once per job.
 
-from mmdet_cgd.datasets.synthetic_coco import validate_coco
+It runs before the Runner, on the launcher's rank 0 only, and reads each annotation file once
+as raw bytes for its top-level keys (``json_keys``): well under what mmdet's own loading costs.
+What needs the parsed annotations (boxes inside their images, image files present) is checked
+after mmdet has loaded them, by ``AnnotationCheckHook``.
+"""
+import os
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from mmengine.dist import get_rank, is_distributed
+
+from mmdet_cgd.datasets.json_keys import JsonStructureError, top_level
 
 REQUIRED_KEYS = ('images', 'annotations', 'categories')
+# the global rank each launcher gives a process before any process group exists
+RANK_VARIABLES = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID', 'mpi': 'OMPI_COMM_WORLD_RANK'}
 
 
-def check_coco_file(ann_file, image_dir) -> None:
-    """Raise ``ValueError`` if ``ann_file`` is not a COCO json whose boxes fit their images and
-    whose images exist under ``image_dir``."""
+def launcher_rank(launcher: str = 'none') -> int:
+    """This process's global rank: from the process group once there is one, else from the
+    variable ``launcher`` sets (torchrun's ``RANK``, ...); 0 for ``'none'``."""
+    if is_distributed():
+        return get_rank()
+    variable = RANK_VARIABLES.get(launcher)
+    return int(os.environ.get(variable, 0)) if variable else 0
+
+
+def check_coco_file(ann_file, image_dir=None) -> None:
+    """Raise ``ValueError`` unless ``ann_file`` is a JSON object with COCO's top-level keys and
+    ``image_dir`` (when given) is a folder. Boxes and image files are ``AnnotationCheckHook``'s."""
     ann_file = Path(ann_file)
     if not ann_file.is_file():
         raise ValueError(f'annotation file not found: expected a COCO json at {str(ann_file)!r}')
     try:
-        coco = json.loads(ann_file.read_text())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        found = top_level(ann_file)
+    except JsonStructureError as e:
         raise ValueError(f'{str(ann_file)!r} is not a COCO json: it does not parse as JSON '
                          f'({e})') from None
-    missing = [k for k in REQUIRED_KEYS if not isinstance(coco, dict) or k not in coco]
-    if missing:
-        given = sorted(coco) if isinstance(coco, dict) else type(coco).__name__
+    missing = [k for k in REQUIRED_KEYS if k not in found.keys]
+    if found.kind != 'object' or missing:
+        given = sorted(found.keys) if found.kind == 'object' else 'a JSON array'
         raise ValueError(f'{str(ann_file)!r} is not a COCO json: expected the keys '
                          f'{list(REQUIRED_KEYS)}, got {given}')
-    try:
-        # 1 px of slack for float boxes; masks may be RLE or absent (detection-only data)
-        validate_coco(coco, Path(image_dir), box_tolerance=1.0, check_masks=False)
-    except ValueError as e:
-        raise ValueError(f'{str(ann_file)!r} (images in {str(image_dir)!r}): {e}') from None
+    if image_dir is not None and not Path(image_dir).is_dir():
+        raise ValueError(f'image folder not found: expected the images of {str(ann_file)!r} in '
+                         f'{str(image_dir)!r}')
 
 
-def check_dataloader_data(cfg, dataloaders=('train_dataloader', 'val_dataloader')) -> None:
-    """Run ``check_coco_file`` on the Coco datasets of these dataloaders of ``cfg``."""
+def coco_dataset_cfgs(dataset) -> Iterator[dict]:
+    """The Coco* dataset configs inside ``dataset``, through Repeat/Concat/... wrappers."""
+    if not isinstance(dataset, dict):
+        return
+    if isinstance(dataset.get('datasets'), (list, tuple)):
+        for inner in dataset['datasets']:
+            yield from coco_dataset_cfgs(inner)
+    elif isinstance(dataset.get('dataset'), dict):
+        yield from coco_dataset_cfgs(dataset['dataset'])
+    elif 'Coco' in str(dataset.get('type', '')):
+        yield dataset
+
+
+def check_dataloader_data(cfg, dataloaders: Sequence[str] = ('train_dataloader',
+                                                               'val_dataloader')) -> None:
+    """Run ``check_coco_file`` on the Coco datasets of these dataloaders of ``cfg``, on the
+    job's rank 0 only (``cfg.launcher`` says where to read the rank)."""
+    if launcher_rank(cfg.get('launcher', 'none')) != 0:
+        return
     for name in dataloaders:
-        dataset = (cfg.get(name) or {}).get('dataset')
-        while isinstance(dataset, dict) and 'dataset' in dataset:  # wrappers
-            dataset = dataset['dataset']
-        if not isinstance(dataset, dict) or 'Coco' not in str(dataset.get('type', '')):
-            continue
-        root = Path(dataset.get('data_root') or '')
-        prefix = (dataset.get('data_prefix') or {}).get('img', '')
-        check_coco_file(root / dataset['ann_file'], root / prefix)
+        for dataset in coco_dataset_cfgs((cfg.get(name) or {}).get('dataset')):
+            root = Path(dataset.get('data_root') or '')
+            prefix = (dataset.get('data_prefix') or {}).get('img', '')
+            check_coco_file(root / dataset['ann_file'], root / prefix)

@@ -1,8 +1,9 @@
 """A small, deterministic COCO-format instance-segmentation dataset a detector can learn on a CPU.
 
 Coloured shapes of several classes, varied in size, colour and rotation, overlapping each other,
-on textured backgrounds with unannotated clutter. Each class's hue leans to its own range. Occlusion is exact: each object's mask is what
-remains visible after the objects drawn over it, and its box and polygons come from that mask.
+on textured backgrounds with unannotated clutter. Each class's hue leans to its own range.
+Occlusion is exact: each object's mask is what remains visible after the objects drawn over it,
+and its box and polygons come from that mask.
 Same seed and sizes, same bytes: PNG images and a JSON written with sorted keys.
 """
 import json
@@ -191,3 +192,13 @@ def write_dataset(root: Path, train: SyntheticSpec, val: SyntheticSpec) -> Path:
         tmp.write_text(json.dumps(coco, sort_keys=True, separators=(',', ':')))
         os.replace(tmp, path)  # a reader never sees a half-written annotation file
     return root
+
+
+def data_root_options(data_root) -> List[str]:
+    """``--cfg-options`` values that point a synthetic-data config at ``data_root``."""
+    root = f'{Path(data_root).resolve()}/'
+    ann_val = f'{root}annotations/instances_val.json'
+    return [f'train_dataloader.dataset.data_root={root}',
+            f'val_dataloader.dataset.data_root={root}',
+            f'test_dataloader.dataset.data_root={root}', f'val_evaluator.ann_file={ann_val}',
+            f'test_evaluator.ann_file={ann_val}']

@@ -1,4 +1,7 @@
-"""Write the embedded synthetic COCO dataset: python tools/misc/make_synthetic_coco.py data/synthetic"""
+"""Write the embedded synthetic COCO dataset.
+
+    python tools/misc/make_synthetic_coco.py data/synthetic
+"""
 import argparse
 import time
 
