@@ -1,6 +1,7 @@
 """The backbones compared: plain ResNet-50, CGD in two placements and the other attention plugins,
 each placed as mmdet's own configs place it."""
 import copy
+import warnings
 
 from mmengine.config import Config
 
@@ -35,8 +36,10 @@ def backbone_cfg(variant: str) -> dict:
 
 def detector_cfg(variant: str):
     """mmdet's Faster R-CNN R50-FPN 1x with this backbone and no weight loading."""
-    base = Config.fromstring("_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'",
-                             file_format='.py')
+    with warnings.catch_warnings():  # mmengine resolves mmdet:: through pkg_resources
+        warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
+        base = Config.fromstring("_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'",
+                                 file_format='.py')
     model = base.model  # a ConfigDict: mmdet's detectors read train_cfg.rpn as attributes
     model.backbone.update(backbone_cfg(variant), frozen_stages=-1)
     return model

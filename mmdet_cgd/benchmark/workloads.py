@@ -1,31 +1,51 @@
 """What is timed: a model's inference forward and one training forward + backward."""
+import contextlib
+import logging
 from typing import Callable, Tuple
 
 import torch
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
+from mmengine.logging import MMLogger
 
 import mmdet_cgd  # noqa: F401
+
 from .variants import backbone_cfg, detector_cfg
 
 
-def build(model: str, variant: str, device: str) -> torch.nn.Module:
-    """The variant with the same weights as the plain model wherever they share a name, and CGD
-    at identity init: the detectors then propose the same boxes and time the same head work
-    (GCNet's and Non-local's blocks also start as the identity)."""
+def build(model: str, variant: str, device: str,
+          share_plain_weights: bool = True) -> torch.nn.Module:
+    """The variant with the same weights as the plain model wherever they share a name
+    (``share_plain_weights``), and CGD at identity init: the detectors then propose the same
+    boxes and time the same head work (GCNet's and Non-local's blocks also start as the
+    identity)."""
     register_all_modules()
 
     def make(v):
         torch.manual_seed(0)
         net = MODELS.build(backbone_cfg(v) if model == 'backbone' else detector_cfg(v))
-        net.init_weights()
+        with init_logs_off():
+            net.init_weights()
         return net
 
     net = make(variant)
-    if variant != 'plain':
+    if share_plain_weights and variant != 'plain':
         net.load_state_dict(make('plain').state_dict(), strict=False)
     return net.to(device)
+
+
+@contextlib.contextmanager
+def init_logs_off():
+    """Mute mmengine's current logger below WARNING: ``init_weights`` logs one INFO line per
+    parameter (thousands per ResNet-50) where no log file takes them."""
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def workloads(model: str, net: torch.nn.Module, size, batch: int,

@@ -1,97 +1,192 @@
-"""CGD's cost against plain ResNet-50 and the other attention plugins, measured side by side.
+"""CGD's cost against plain ResNet-50 and the other attention plugins, with intervals and verdicts.
 
-    python tools/analysis_tools/benchmark.py                       # 800x1216, batch 2, CPU: backbone + detector
-    python tools/analysis_tools/benchmark.py --models backbone --size 800 1216 --batch 2 --repeats 5
-    python tools/analysis_tools/benchmark.py --device cuda
+    python tools/analysis_tools/benchmark.py        # default: ~8-9 min on 2 idle CPU cores
+    python tools/analysis_tools/benchmark.py --markdown docs/benchmark.md \\
+        --chart docs/images/benchmark.png           # regenerate the docs
+    python tools/analysis_tools/benchmark.py --models backbone detector --device cuda
 
-Timings are medians over --repeats rounds, each round running every variant once (interleaved),
-after --warmup rounds. Writes benchmark.md and benchmark.png to --out-dir.
+Every variant is timed in pairs with plain (back to back, alternating order) over --rounds
+rounds at --size; each figure is the median of the per-pair ratios with a distribution-free
+interval. The headline size (--headline-size, fewer rounds) repeats the paper placement's
+figures at the detectors' input size. Peak memory: one fresh process per variant and run.
+Writes the markdown, the chart and the raw samples (benchmark.json).
 """
 import argparse
+import datetime
+import json
+import os
 import platform
+import shlex
+import sys
+import time
 from pathlib import Path
 
 import torch
-from mmengine.analysis import parameter_count
 
-from mmdet_cgd.benchmark.bandwidth import cgd_vs_bandwidth
-from mmdet_cgd.benchmark.flops import count_flops
-from mmdet_cgd.benchmark.measure import (interleaved_medians, peak_step_memory,
-                                         peak_step_memory_in_child)
-from mmdet_cgd.benchmark.report import bandwidth_table, bar_chart, model_table
+from mmdet_cgd.benchmark.layer import layer_timings, ratios_to_bounds
+from mmdet_cgd.benchmark.report import (
+    bar_chart,
+    coverage_note,
+    layer_table,
+    model_table,
+    model_title,
+    targets_table,
+)
+from mmdet_cgd.benchmark.suite import BASELINE, measure_model
+from mmdet_cgd.benchmark.targets import PAPER, target_rows
 from mmdet_cgd.benchmark.variants import VARIANTS
-from mmdet_cgd.benchmark.workloads import build, workloads
 
 
-def parse_args():
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--models', nargs='+', default=['backbone', 'detector'],
-                        choices=['backbone', 'detector'])
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument('--size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'))
-    parser.add_argument('--batch', type=int, default=2)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--warmup', type=int, default=1)
-    parser.add_argument('--bandwidth-shape', nargs=4, type=int, default=[2, 256, 200, 304],
-                        help='activation for the CGD-alone test (default: a 800x1216 stride-4 map)')
-    parser.add_argument('--device', default='cpu')
-    parser.add_argument('--out-dir', default='work_dirs/benchmark')
-    args = parser.parse_args()
-    if 'plain' not in args.variants:
-        args.variants.insert(0, 'plain')
+    add = parser.add_argument
+    add('--models', nargs='+', default=['backbone'], choices=['backbone', 'detector'],
+        help='detector: Faster R-CNN R50-FPN with each backbone (about 2x the time)')
+    add('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
+    add('--size', nargs=2, type=int, default=[512, 512], metavar=('H', 'W'),
+        help='input of the many-round comparison of every variant')
+    add('--batch', type=int, default=1)
+    add('--rounds', type=int, default=10, help='paired rounds per variant at --size')
+    add('--memory-runs', type=int, default=6, help='fresh processes per variant at --size')
+    add('--headline-size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'))
+    add('--headline-batch', type=int, default=2)
+    add('--headline-rounds', type=int, default=6,
+        help='paired rounds at the headline size (0: skip it)')
+    add('--headline-memory-runs', type=int, default=2)
+    add('--headline-variants', nargs='+', default=[PAPER], choices=list(VARIANTS))
+    add('--flops-size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'),
+        help='image size for FLOPs per image (0 0: do not count)')
+    add('--layer-shape', nargs=4, type=int, default=[2, 256, 200, 304],
+        metavar=('N', 'C', 'H', 'W'), help='CGD-alone input (default: layer1 at 800x1216)')
+    add('--layer-rounds', type=int, default=40, help='rounds for the CGD-alone test (0: skip)')
+    add('--warmup', type=int, default=1, help='untimed rounds before each timed set')
+    add('--confidence', type=float, default=0.95)
+    add('--device', default='cpu')
+    add('--out-dir', default='work_dirs/benchmark', help='for the files not given a path')
+    add('--markdown', help='default: OUT_DIR/benchmark.md')
+    add('--chart', help='default: OUT_DIR/benchmark.png')
+    args = parser.parse_args(argv)
+    if not [v for v in args.variants if v != BASELINE]:
+        parser.error(f'--variants: give at least one variant besides {BASELINE!r}, '
+                     f'got {args.variants}')
+    for name in ('rounds', 'memory_runs', 'batch', 'headline_batch'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be at least 1, '
+                         f'got {getattr(args, name)}')
+    for name in ('headline_rounds', 'headline_memory_runs', 'layer_rounds', 'warmup'):
+        if getattr(args, name) < 0:
+            parser.error(f'--{name.replace("_", "-")} must be 0 or more, '
+                         f'got {getattr(args, name)}')
+    if args.headline_rounds and args.headline_memory_runs < 1:
+        parser.error('--headline-memory-runs must be at least 1 when --headline-rounds is set, '
+                     f'got {args.headline_memory_runs}')
+    if not 0 < args.confidence < 1:
+        parser.error(f'--confidence must be in (0, 1), got {args.confidence}')
+    if args.device.startswith('cuda') and not torch.cuda.is_available():
+        parser.error(f'--device {args.device}: torch sees no CUDA device here')
+    out_dir = Path(args.out_dir)
+    args.markdown = Path(args.markdown or out_dir / 'benchmark.md')
+    args.chart = Path(args.chart or out_dir / 'benchmark.png')
+    args.raw = args.markdown.with_suffix('.json')
     return args
 
 
-def benchmark_model(model, args):
-    print(f'[benchmark] {model}: building {len(args.variants)} variants')
-    nets = {v: build(model, v, args.device) for v in args.variants}
-    rows = {v: dict(params=parameter_count(net)[''],
-                    flops=count_flops(model, net, args.size) if args.device == 'cpu' else 0)
-            for v, net in nets.items()}
-    fns = {v: workloads(model, net, args.size, args.batch, args.device) for v, net in nets.items()}
-    print(f'[benchmark] {model}: timing, {args.warmup} warm-up + {args.repeats} interleaved rounds')
-    for i, key in enumerate(('forward_s', 'forward_backward_s')):  # like with like, in turn
-        timed = {v: pair[i] for v, pair in fns.items()}
-        for v, sec in interleaved_medians(timed, args.repeats, args.warmup, args.device).items():
-            rows[v][key] = sec
-    print(f'[benchmark] {model}: peak memory of a training step')
-    for v in args.variants:
-        if args.device == 'cpu':
-            rows[v]['peak_bytes'] = peak_step_memory_in_child(model, v, args.size, args.batch,
-                                                              args.device)
-        else:
-            rows[v]['peak_bytes'] = peak_step_memory(fns[v][1], args.device)
-    del nets
-    return rows
+def machine(device: str) -> str:
+    if device.startswith('cuda'):
+        return f'{torch.cuda.get_device_name(torch.device(device))}'
+    name = platform.processor() or platform.machine()
+    try:
+        with open('/proc/cpuinfo') as f:
+            name = next(line.split(':', 1)[1].strip() for line in f
+                        if line.startswith('model name'))
+    except (OSError, StopIteration):
+        pass
+    return f'CPU {name}, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads'
+
+
+def load() -> str:
+    return '/'.join(f'{x:.2f}' for x in os.getloadavg())
+
+
+def run(args) -> str:
+    """Measure everything; write the markdown, the chart and the raw samples; return the text."""
+    started, load_start, t0 = datetime.datetime.now(datetime.timezone.utc), load(), time.time()
+    if os.getloadavg()[0] >= 1:
+        print(f'[benchmark] warning: load average {load_start} before starting: other processes '
+              'compete for the cores, expect wider intervals')
+    flops_size = tuple(args.flops_size) if all(args.flops_size) else None
+    results = [measure_model(m, args.variants, tuple(args.size), args.batch, args.rounds,
+                             args.warmup, args.memory_runs, args.device, flops_size)
+               for m in args.models]
+    if args.headline_rounds:
+        results.append(measure_model('backbone', args.headline_variants,
+                                     tuple(args.headline_size), args.headline_batch,
+                                     args.headline_rounds, args.warmup,
+                                     args.headline_memory_runs, args.device))
+    times = layer_ratios = None
+    if args.layer_rounds:
+        print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: '
+              f'{args.layer_rounds} rounds against its bounds')
+        times = layer_timings(args.layer_shape, args.layer_rounds, args.warmup, args.device)
+        layer_ratios = ratios_to_bounds(times)
+    run_line = (f'Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - t0) / 60:.1f} min; load '
+                f'average (1/5/15 min) {load_start} at the start, {load()} at the end.')
+    markdown = render(args, results, times, layer_ratios, run_line)
+
+    for path in (args.markdown, args.chart):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    args.markdown.write_text(markdown)
+    bar_chart(results, args.confidence, args.chart)
+    raw = dict(command=command_line(), machine=machine(args.device), torch=torch.__version__,
+               models=results, layer=dict(shape=args.layer_shape, seconds=times))
+    args.raw.write_text(json.dumps(raw, indent=1))
+    return markdown
+
+
+def command_line() -> str:
+    return shlex.join(['python', 'tools/analysis_tools/benchmark.py', *sys.argv[1:]])
+
+
+def render(args, results, times, layer_ratios, run_line: str) -> str:
+    """The markdown page: how it was measured, the targets' verdicts, then every table."""
+    conf = args.confidence
+    text = [
+        '# CGD benchmark', '',
+        f'Command: `{command_line()}`  ',
+        f'Machine: {machine(args.device)}; torch {torch.__version__}.  ', run_line, '',
+        'Each ratio is the median, over paired rounds, of variant / plain timed back to back in '
+        'alternating order (the layer: its time / its bound in the same round), with a '
+        f'distribution-free {conf:.0%} interval for that median (order statistics) in brackets. '
+        'A target is **met** only where the whole interval is within the goal, **missed** where '
+        'it is entirely outside, **not resolved** where it straddles the goal or fewer samples '
+        f'than a {conf:.0%} interval needs were taken. Peak memory: what one training step adds '
+        'at its peak over the model, input and gradients, after a first step (CPU: RSS '
+        'high-water mark, with allocations over 64 KiB served by mmap so that it follows the '
+        'live tensors; CUDA: max_memory_allocated), each measurement in a fresh process, '
+        'paired with plain by run; MiB as median (min-max) over the runs.', '',
+        '## Targets', '', targets_table(target_rows(results, layer_ratios, args.layer_shape, conf))]
+    for result in results:
+        text += ['', f'## {model_title(result)}', '',
+                 coverage_note(result['rounds'], 'paired rounds', conf) + '; ' +
+                 coverage_note(result['memory_runs'], 'memory processes per variant', conf) + '.',
+                 '', model_table(result, conf)]
+    if times:
+        text += ['', f'## The CGD layer alone, input {tuple(args.layer_shape)} float32', '',
+                 'Forward bound: one read pass plus one in-place read/write pass over the '
+                 'activation. Backward bound: read g and y once for the per-channel reduction '
+                 '(two read passes), read g and write gx once (one read/write pass).', '',
+                 coverage_note(args.layer_rounds, 'rounds', conf) + '.', '',
+                 layer_table(times, layer_ratios, conf)]
+    chart_link = os.path.relpath(args.chart, args.markdown.parent)
+    text += ['', f'![benchmark]({chart_link})']
+    return '\n'.join(text) + '\n'
 
 
 def main():
     args = parse_args()
-    out_dir = Path(args.out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    results = {m: benchmark_model(m, args) for m in args.models}
-    print('[benchmark] CGD alone against the bandwidth bound')
-    bw = cgd_vs_bandwidth(args.bandwidth_shape, max(args.repeats, 10), 2, args.device)
-
-    device = torch.cuda.get_device_name() if args.device.startswith('cuda') else \
-        f'CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)'
-    h, w = args.size
-    text = [f'Measured with `python tools/analysis_tools/benchmark.py --size {h} {w} --batch {args.batch} '
-            f'--repeats {args.repeats} --device {args.device}` on {device}, '
-            f'torch {torch.__version__}. Medians of {args.repeats} interleaved rounds; peak memory '
-            'is what a training step (after a first one) adds at its peak over the model, input '
-            'and gradients (CPU: RSS high-water mark, one fresh process per variant). FLOPs: '
-            "mmengine's FlopAnalyzer plus one per element of mean, amax, mul, softmax, sigmoid."]
-    names = dict(backbone='ResNet-50 backbone', detector='Faster R-CNN R50-FPN')
-    for m, rows in results.items():
-        label = 'GFLOPs/img' if m == 'backbone' else 'GFLOPs/img (backbone+FPN)'
-        text += ['', f'### {names[m]}, {args.batch} x 3 x {h} x {w}', '', model_table(rows, label)]
-    text += ['', f'### The CGD layer alone, input {tuple(args.bandwidth_shape)} float32', '',
-             bandwidth_table(bw)]
-    (out_dir / 'benchmark.md').write_text('\n'.join(text) + '\n')
-    bar_chart({names[m]: rows for m, rows in results.items()}, out_dir / 'benchmark.png')
-    print('\n'.join(text))
-    print(f'\n[benchmark] wrote {out_dir / "benchmark.md"} and {out_dir / "benchmark.png"}')
+    markdown = run(args)
+    print('\n' + markdown)
+    print(f'[benchmark] wrote {args.markdown}, {args.chart} and {args.raw}')
 
 
 if __name__ == '__main__':

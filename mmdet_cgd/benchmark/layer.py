@@ -1,0 +1,84 @@
+"""The CGD layer alone, as the paper configs train it, against the memory-bandwidth bound.
+
+Training forward, in place on a conv output with parameters requiring grad: CGD must read X once
+to pool it and read and write it once to scale it. Bound: one read pass (``x.sum()``) plus one
+in-place read/write pass (``x.mul_(v)``) over the same tensor.
+
+Backward: it must reduce ``g * y`` per channel (read g and y) and write ``gx = g * (1 + att)``
+(read g, write gx). Bound: two read passes plus one read/write pass into an existing tensor
+(``torch.mul(g, v, out=gx)``).
+
+Every round times the bound's passes and the layer back to back, in alternating order; the
+figures are the per-round ratios, so drift over the run cancels.
+"""
+from typing import Dict, List, Sequence
+
+import torch
+
+from mmdet_cgd.models.layers import CGD
+
+from .timing import sync, timed
+
+FORWARD, BACKWARD = 'CGD training forward, in place', 'CGD backward'
+INFERENCE = 'CGD inference forward, in place'
+READ, READ_WRITE_INPLACE, READ_WRITE_OUT = (
+    'read pass: x.sum()', 'read/write pass in place: x.mul_(v)',
+    'read/write pass: torch.mul(g, v, out=gx)')
+FORWARD_BOUND = 'forward bound: read + read/write in place'
+BACKWARD_BOUND = 'backward bound: 2 x read + read/write'
+
+
+def layer_timings(shape: Sequence[int], rounds: int, warmup: int,
+                  device: str) -> Dict[str, List[float]]:
+    """Seconds per round for the bound's passes and the layer's forward and backward."""
+    if len(shape) != 4:
+        raise ValueError(f'the layer input shape must be (N, C, H, W), got {tuple(shape)}')
+    torch.manual_seed(0)
+    layer = CGD(shape[1], inplace=True).to(device)  # parameters require grad, as in training
+    params = list(layer.parameters())
+    source = torch.randn(shape, device=device, requires_grad=True)  # the graph before the conv
+    g = torch.randn(shape, device=device)
+    scratch = torch.randn(shape, device=device)
+    out = torch.empty(shape, device=device)
+    ones = torch.ones(shape[0], shape[1], 1, 1, device=device)  # x * 1: no drift over rounds
+    scale = torch.randn(shape[0], shape[1], 1, 1, device=device)
+
+    def layer_passes() -> Dict[str, float]:
+        x = source.clone()  # a non-leaf that requires grad, like a conv output; not timed
+        sync(device)
+        t, y = {}, []
+        t[FORWARD] = timed(lambda: y.append(layer(x)), device)
+        # grad w.r.t. source runs CGD's backward and CloneBackward, which passes g through
+        t[BACKWARD] = timed(lambda: torch.autograd.grad(y[0], [source, *params], g), device)
+        with torch.no_grad():
+            scratch.copy_(source)  # in-place scaling must not drift into denormals; not timed
+            sync(device)
+            t[INFERENCE] = timed(lambda: layer(scratch), device)
+        return t
+
+    def bound_passes() -> Dict[str, float]:
+        return {READ: timed(lambda: scratch.sum(), device),
+                READ_WRITE_INPLACE: timed(lambda: scratch.mul_(ones), device),
+                READ_WRITE_OUT: timed(lambda: torch.mul(g, scale, out=out), device)}
+
+    for _ in range(warmup):
+        layer_passes()
+        bound_passes()
+    times: Dict[str, List[float]] = {}
+    for r in range(rounds):
+        groups = (layer_passes, bound_passes) if r % 2 == 0 else (bound_passes, layer_passes)
+        for group in groups:
+            for name, sec in group().items():
+                times.setdefault(name, []).append(sec)
+    times[FORWARD_BOUND] = [a + b for a, b in zip(times[READ], times[READ_WRITE_INPLACE])]
+    times[BACKWARD_BOUND] = [2 * a + b for a, b in zip(times[READ], times[READ_WRITE_OUT])]
+    return times
+
+
+def ratios_to_bounds(times: Dict[str, List[float]]) -> Dict[str, List[float]]:
+    """Per round: forward over the forward bound, backward over the backward bound."""
+    return {
+        FORWARD: [a / b for a, b in zip(times[FORWARD], times[FORWARD_BOUND])],
+        BACKWARD: [a / b for a, b in zip(times[BACKWARD], times[BACKWARD_BOUND])],
+        INFERENCE: [a / b for a, b in zip(times[INFERENCE], times[FORWARD_BOUND])],
+    }
