@@ -6,6 +6,7 @@ setup:
 	bash tools/misc/setup_env.sh
 
 test: setup
+	$(PY) -m ruff check .
 	$(PY) -m pytest tests
 
 demo: setup

@@ -8,22 +8,26 @@ logs, results.md, predictions.png, curves.png, heatmap.png. A model whose final 
 is not trained again.
 """
 import argparse
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
+from typing import Dict, Sequence
 
 import cv2
 
-from mmdet_cgd.apis import (data_root_options, load_detector, metrics_table, read_test_metrics,
-                            run_tool)
-from mmdet_cgd.datasets import SyntheticSpec, write_dataset
-from mmdet_cgd.visualization import (heatmap_grid, plot_training_curves, prediction_grid,
-                                     save_image)
+from mmdet_cgd.apis import load_detector, read_test_metrics
+from mmdet_cgd.datasets import SyntheticSpec, data_root_options, write_dataset
+from mmdet_cgd.visualization import heatmap_grid, plot_training_curves, prediction_grid, save_image
 
 # short name (work dir, heatmap row) -> (table name, config)
 MODELS = {
     'CGD': ('Mask R-CNN R18-FPN + CGD', 'configs/demo/mask-rcnn_r18-cgd_fpn_synthetic.py'),
     'baseline': ('Mask R-CNN R18-FPN', 'configs/demo/mask-rcnn_r18_fpn_synthetic.py'),
 }
+METRIC_KEYS = ('bbox_mAP', 'bbox_mAP_50', 'bbox_mAP_75', 'bbox_mAP_s', 'bbox_mAP_m', 'segm_mAP',
+               'segm_mAP_50', 'segm_mAP_75')
 SYNTHETIC_NOTE = ('Synthetic shapes, not COCO: the CGD/baseline gap here says nothing about '
                   'COCO, where the paper reports +1.5 box AP for Mask R-CNN R50-FPN.')
 
@@ -41,6 +45,28 @@ def parse_args():
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         help='extra config overrides for training and testing, key=value')
     return parser.parse_args()
+
+
+def run_tool(command: str, *args, options: Sequence[str] = ()) -> float:
+    """Run our ``train`` or ``test`` command in a fresh Python process, output streamed; returns
+    its wall time (s)."""
+    cmd = [sys.executable, '-m', f'mmdet_cgd.apis.{command}', *map(str, args)]
+    if options:
+        cmd += ['--cfg-options', *options]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    return time.perf_counter() - start
+
+
+def metrics_table(results: Dict[str, Dict]) -> str:
+    """Markdown table: one row per model, COCO AP columns (0-100) and wall times."""
+    head = '| model | ' + ' | '.join(k.replace('_mAP', ' AP') for k in METRIC_KEYS) + \
+        ' | train+val time | test time |'
+    lines = [head, '|' + '---|' * (len(METRIC_KEYS) + 3)]
+    for name, r in results.items():
+        aps = ' | '.join(f"{100 * r['metrics'][f'coco/{k}']:.1f}" for k in METRIC_KEYS)
+        lines.append(f"| {name} | {aps} | {r['train_s'] / 60:.1f} min | {r['test_s']:.0f} s |")
+    return '\n'.join(lines)
 
 
 def ensure_dataset(args) -> Path:
@@ -63,10 +89,10 @@ def train_and_test(name, config, work_dir: Path, options, max_iters) -> dict:
         train_s = float((work_dir / 'train_seconds.txt').read_text())
     else:
         print(f'[demo] training {name} ({config}) for {max_iters} iterations')
-        train_s = run_tool('train.py', config, '--work-dir', work_dir, options=options)
+        train_s = run_tool('train', config, '--work-dir', work_dir, options=options)
         (work_dir / 'train_seconds.txt').write_text(f'{train_s:.1f}')
     print(f'[demo] evaluating {name} on the val split (COCO bbox + segm)')
-    test_s = run_tool('test.py', config, final, '--work-dir', work_dir / 'test', options=options)
+    test_s = run_tool('test', config, final, '--work-dir', work_dir / 'test', options=options)
     return dict(config=config, checkpoint=final, work_dir=work_dir, train_s=train_s,
                 test_s=test_s, metrics=read_test_metrics(work_dir / 'test'))
 

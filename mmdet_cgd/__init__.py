@@ -1,16 +1,24 @@
 """Compact Global Descriptor (CGD, arXiv 1907.09665) for MMDetection 3.x.
 
-Importing the package registers ``CGD`` (mmengine's root MODELS) and the ``CGDResNet`` backbones
-(mmdet's MODELS) and ``ReproducibleIterBasedTrainLoop``, lets the Runner's checkpoints load with
-``weights_only=True`` and makes local checkpoint writes atomic; configs do it with
-``custom_imports=dict(imports=['mmdet_cgd'])``.
+Importing the package registers ``CGD`` (mmengine's root MODELS), the ``CGDResNet`` backbones
+(mmdet's MODELS), ``ReproducibleIterBasedTrainLoop``, two hooks, the ``StrictPretrained``
+weight init and the ``atomic_local`` file backend, and adds mmengine's log buffers and numpy
+arrays to torch's safe-load list so the Runner's checkpoints load with ``weights_only=True``.
+Nothing else changes:
+configs select what they want (``custom_imports=dict(imports=['mmdet_cgd'])``).
 """
-from .engine import ReproducibleIterBasedTrainLoop, use_atomic_local_writes
+from .engine import (
+                     AnnotationCheckHook,
+                     AtomicLocalBackend,
+                     ReproducibleIterBasedTrainLoop,
+                     WeightsOnlyCheckpointHook,
+)
 from .models import CGD, CGDResNet, CGDResNetV1d
+from .models.weight_init import StrictPretrainedInit
 from .utils import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
-use_atomic_local_writes()
 
 __version__ = '0.1.0'
-__all__ = ['CGD', 'CGDResNet', 'CGDResNetV1d', 'ReproducibleIterBasedTrainLoop']
+__all__ = ['CGD', 'AnnotationCheckHook', 'AtomicLocalBackend', 'CGDResNet', 'CGDResNetV1d',
+           'ReproducibleIterBasedTrainLoop', 'StrictPretrainedInit', 'WeightsOnlyCheckpointHook']

@@ -2,52 +2,9 @@
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
                                           [--cfg-options k=v ...] [--launcher ...]
+                                          [--trust-checkpoint]
 """
-import argparse
-
-from mmdet.engine.hooks.utils import trigger_visualization_hook
-from mmdet.evaluation import DumpDetResults
-from mmengine.config import Config
-
-import mmdet_cgd  # noqa: F401  (registers CGD, the backbones and the checkpoint allow-list)
-from mmdet_cgd.engine import (build_runner, check_tool_config, exit_on_user_error,
-                              load_tool_config, parse_tool_args)
-
-
-def parse_args():
-    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
-    parser.add_argument('config', help='test config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
-    parser.add_argument('--out', help='dump predictions to a .pkl file for offline evaluation')
-    parser.add_argument('--show', action='store_true', help='show prediction results')
-    parser.add_argument('--show-dir', help='save painted predictions under work_dir/<time>/DIR')
-    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
-    args = parse_tool_args(parser)
-    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
-        parser.error(f'--out must name a .pkl or .pickle file, got {args.out!r}')
-    return args
-
-
-def prepare_config(args) -> Config:
-    """The config the Runner gets, after every check that can fail with a clear message."""
-    cfg = load_tool_config(args)
-    cfg.load_from = args.checkpoint
-    if args.show or args.show_dir:
-        cfg = trigger_visualization_hook(cfg, args)
-    check_tool_config(cfg, ('test_dataloader', ), not args.skip_data_check)
-    return cfg
-
-
-def main():
-    args = parse_args()
-    with exit_on_user_error():
-        cfg = prepare_config(args)
-    runner = build_runner(cfg)
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    runner.test()
-
+from mmdet_cgd.apis.test import main
 
 if __name__ == '__main__':
     main()

@@ -1,4 +1,8 @@
-from .demo import data_root_options, metrics_table, read_test_metrics, run_tool
-from .load_detector import load_detector
+"""Entry points: the train and test commands (``tools/train.py``, ``tools/test.py``) as
+functions, and loading a detector with its weights checked."""
+from .inference import load_detector
+from .test import main as test_main
+from .test import read_test_metrics
+from .train import main as train_main
 
-__all__ = ['data_root_options', 'load_detector', 'metrics_table', 'read_test_metrics', 'run_tool']
+__all__ = ['load_detector', 'read_test_metrics', 'test_main', 'train_main']

@@ -2,26 +2,24 @@
 import warnings
 from typing import Union
 
-from mmengine.config import Config
 from mmdet.apis import init_detector
+from mmengine.config import Config
 
-from mmdet_cgd.utils import load_checkpoint_file
+from mmdet_cgd.utils import check_fit, load_checkpoint_file, unwrap_state_dict
 
 
 def load_detector(config: Union[str, Config], checkpoint: str, device: str = 'cpu'):
-    """Like ``mmdet.apis.init_detector``, but the checkpoint is read with ``weights_only=True``
-    and a clear error for a missing, truncated or foreign file, and must fit the model exactly."""
+    """Like ``mmdet.apis.init_detector``, but the checkpoint (path or URL) is read with
+    ``weights_only=True`` and a clear error for a missing, truncated or foreign file, and must
+    fit the model exactly."""
     ckpt = load_checkpoint_file(checkpoint)
-    state = ckpt.get('state_dict', ckpt)
     # init_detector warns "checkpoint is None" (and resets the filters): we load it below
     with warnings.catch_warnings(record=True):
         model = init_detector(config, None, device='cpu')
-    result = model.load_state_dict(state, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise ValueError(
-            f'{checkpoint!r} does not fit the model of {config}: missing '
-            f'{result.missing_keys[:5]} ({len(result.missing_keys)}), unexpected '
-            f'{result.unexpected_keys[:5]} ({len(result.unexpected_keys)})')
+    source = f'checkpoint {checkpoint!r}'
+    state = unwrap_state_dict(ckpt, source)
+    check_fit(model.state_dict(), state, source=source)
+    model.load_state_dict(state, strict=False)
     meta = ckpt.get('meta', {}).get('dataset_meta')
     if meta:
         model.dataset_meta = {k.lower(): v for k, v in meta.items()}

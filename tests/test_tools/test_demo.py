@@ -1,9 +1,10 @@
 """A very short demo run end to end, and the heatmap tool on what it trained."""
 import cv2
 import pytest
-
 from tool_helpers import DEMO_CONFIG, FAST_LOADING, python
 
+DEMO = 'demo/synthetic_demo.py'
+HEATMAP = 'tools/analysis_tools/feature_heatmap.py'
 QUICK = ['--max-iters', '2', '--num-train', '6', '--num-val', '3', '--image-size', '128',
          '--cfg-options', *FAST_LOADING]
 
@@ -11,7 +12,7 @@ QUICK = ['--max-iters', '2', '--num-train', '6', '--num-val', '3', '--image-size
 @pytest.fixture(scope='module')
 def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp('demo')
-    proc = python('demo/synthetic_demo.py', '--data-root', root / 'data', '--work-dir', root / 'work',
+    proc = python(DEMO, '--data-root', root / 'data', '--work-dir', root / 'work',
                   *QUICK)
     return root, proc.stdout + proc.stderr
 
@@ -38,7 +39,7 @@ def test_demo_writes_every_picture(demo):
 
 def test_a_second_run_reuses_data_and_checkpoints(demo):
     root, _ = demo
-    proc = python('demo/synthetic_demo.py', '--data-root', root / 'data', '--work-dir', root / 'work',
+    proc = python(DEMO, '--data-root', root / 'data', '--work-dir', root / 'work',
                   '--no-baseline', *QUICK)
     log = proc.stdout + proc.stderr
     assert 'using the dataset in' in log and 'not training again' in log
@@ -51,12 +52,12 @@ def test_heatmap_tool_draws_the_expected_grid(demo, tmp_path):
     ckpt = {k: work / k / 'iter_2.pth' for k in ('CGD', 'baseline')}
     base_cfg = str(DEMO_CONFIG).replace('r18-cgd', 'r18')
     out = tmp_path / 'grid.png'
-    python('tools/analysis_tools/feature_heatmap.py', '--model', 'baseline', base_cfg, ckpt['baseline'],
+    python(HEATMAP, '--model', 'baseline', base_cfg, ckpt['baseline'],
            '--model', 'CGD', DEMO_CONFIG, ckpt['CGD'], '--image-dir', root / 'data' / 'val',
            '--num-images', '2', '--tile', '96', '--out', out)
     assert cv2.imread(str(out)).shape == (3 * 96, 2 * 96, 3)
     # any layer, any number of models
-    python('tools/analysis_tools/feature_heatmap.py', '--model', 'CGD', DEMO_CONFIG, ckpt['CGD'], '--images',
+    python(HEATMAP, '--model', 'CGD', DEMO_CONFIG, ckpt['CGD'], '--images',
            *sorted((root / 'data' / 'val').glob('*.png')), '--layer', 'backbone.layer2.0.cgd',
            '--no-relu', '--tile', '64', '--out', out)
     assert cv2.imread(str(out)).shape == (2 * 64, 3 * 64, 3)
@@ -64,7 +65,7 @@ def test_heatmap_tool_draws_the_expected_grid(demo, tmp_path):
 
 def test_heatmap_tool_names_a_missing_layer(demo, tmp_path):
     root, _ = demo
-    proc = python('tools/analysis_tools/feature_heatmap.py', '--model', 'CGD', DEMO_CONFIG,
+    proc = python(HEATMAP, '--model', 'CGD', DEMO_CONFIG,
                   root / 'work' / 'CGD' / 'iter_2.pth', '--image-dir', root / 'data' / 'val',
                   '--layer', 'backbone.layer9.bn1', '--out', tmp_path / 'x.png', check=False)
     assert proc.returncode != 0 and "layer 'backbone.layer9.bn1' not in the model" in proc.stderr

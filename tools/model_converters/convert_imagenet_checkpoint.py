@@ -1,11 +1,12 @@
 """Convert a CGD authors' ImageNet ResNet checkpoint into a CGDResNet backbone checkpoint.
 
-    python tools/model_converters/convert_imagenet_checkpoint.py SRC.pth checkpoints/cgd-resnet50_imagenet.pth
+    python tools/model_converters/convert_imagenet_checkpoint.py SRC.pth \
+        checkpoints/cgd-resnet50_imagenet.pth
 """
 import argparse
 import sys
 
-from mmdet_cgd.utils.convert_imagenet import convert_checkpoint
+from mmdet_cgd.models.backbones.convert_imagenet import convert_checkpoint
 
 
 def main():
