@@ -24,6 +24,7 @@ from mmdet_cgd.utils import (
     unwrap_state_dict,
 )
 from mmdet_cgd.utils.checkpoint import TRUST_ENV, URL_PREFIXES, ZOO_PREFIXES, trust_requested
+from mmdet_cgd.utils.config_walk import config_dicts
 
 from .cpu_distributed import prepare_cpu_distributed
 
@@ -61,17 +62,12 @@ def load_tool_config(args) -> Config:
     return cfg
 
 
-def _pretrained_inits(cfg, where='model') -> Iterator:
-    if isinstance(cfg, dict):
-        init = cfg.get('init_cfg')
+def _pretrained_inits(cfg) -> Iterator:
+    for where, node in config_dicts(cfg):
+        init = node.get('init_cfg')
         for i, one in enumerate(init if isinstance(init, list) else [init]):
             if isinstance(one, dict) and one.get('type') in PRETRAINED_TYPES:
                 yield f'{where}.init_cfg' + (f'[{i}]' if isinstance(init, list) else ''), one
-        for key, value in cfg.items():
-            yield from _pretrained_inits(value, f'{where}.{key}')
-    elif isinstance(cfg, (list, tuple)):
-        for i, value in enumerate(cfg):
-            yield from _pretrained_inits(value, f'{where}[{i}]')
 
 
 def check_pretrained_files(model_cfg) -> None:

@@ -7,6 +7,8 @@ its blocks, failing only at the first forward. The position rules come from
 """
 from typing import Iterator, Tuple
 
+from mmdet_cgd.utils.config_walk import config_dicts
+
 from ..layers import CGDConfigError
 from .cgd_resnet import CGD_VARIANTS
 from .plugin_positions import (
@@ -20,16 +22,11 @@ from .plugin_positions import (
 BASIC_BLOCK_DEPTHS = (18, 34)
 
 
-def _backbones(cfg, where='model') -> Iterator[Tuple[str, dict]]:
+def _backbones(cfg) -> Iterator[Tuple[str, dict]]:
     """Every dict that is a backbone (under a ``backbone`` key) or carries ``plugins``."""
-    if isinstance(cfg, dict):
-        if 'type' in cfg and ('plugins' in cfg or where.endswith('backbone')):
-            yield where, cfg
-        for key, value in cfg.items():
-            yield from _backbones(value, f'{where}.{key}')
-    elif isinstance(cfg, (list, tuple)):
-        for i, value in enumerate(cfg):
-            yield from _backbones(value, f'{where}[{i}]')
+    for where, node in config_dicts(cfg):
+        if 'type' in node and ('plugins' in node or where.endswith('backbone')):
+            yield where, node
 
 
 def _type_name(kind) -> str:
