@@ -19,5 +19,7 @@ optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.
 
 # Checkpoints are written atomically (temp file + rename): a run killed mid-save keeps the last
 # one; they load with torch.load(weights_only=True) (log buffers saved without builtins.getattr).
-default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')))
+# In a distributed test, rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank).
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
+                     logger=dict(type='MainProcessLoggerHook'))
 custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]

@@ -30,6 +30,8 @@ auto_scale_lr = dict(base_batch_size=256)  # 8 GPUs x 32 images
 default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=1,
                     save_best='accuracy/top1', rule='greater',
-                    backend_args=dict(backend='atomic_local')))
+                    backend_args=dict(backend='atomic_local')),
+    # in a distributed test rank 0 alone writes the metrics json (mmengine's: every rank)
+    logger=dict(type='MainProcessLoggerHook'))
 custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]
 randomness = dict(seed=1234)

@@ -85,7 +85,8 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=2e-5),
 ]
 default_hooks = dict(
-    logger=dict(interval=25),
+    # in a distributed test rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank)
+    logger=dict(type='MainProcessLoggerHook', interval=25),
     # atomic writes (temp file + rename): a run killed mid-save keeps its last checkpoint
     checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2,
                     backend_args=dict(backend='atomic_local')))

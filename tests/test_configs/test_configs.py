@@ -62,10 +62,11 @@ def test_paper_configs_follow_the_paper_recipe():
 
 @pytest.mark.parametrize('path', [p for p in CONFIGS if p.parent.name in ('cgd', 'demo')],
                          ids=lambda p: p.stem)
-def test_detection_configs_load_strictly_and_save_atomically(path):
+def test_detection_configs_load_strictly_and_write_safely(path):
     cfg = Config.fromfile(str(path))
     assert cfg.default_hooks.checkpoint.backend_args == dict(backend='atomic_local')
     assert dict(type='WeightsOnlyCheckpointHook') in cfg.custom_hooks
+    assert cfg.default_hooks.logger.type == 'MainProcessLoggerHook'
     init = cfg.model.backbone.init_cfg
     if init is None:  # the demo trains from scratch
         return

@@ -52,6 +52,7 @@ def test_r50_config_follows_the_authors_recipe():
     assert cfg.randomness.seed == 1234
     checkpoint = cfg.default_hooks.checkpoint
     assert (checkpoint.save_best, checkpoint.rule) == ('accuracy/top1', 'greater')
+    assert cfg.default_hooks.logger.type == 'MainProcessLoggerHook'
     assert [t.type for t in cfg.train_dataloader.dataset.pipeline] == [
         'LoadImageFromFile', 'RandomResizedCrop', 'RandomFlip', 'PackInputs']
     assert cfg.train_dataloader.dataset.pipeline[1].scale == 224
