@@ -1,16 +1,11 @@
 """Every tool that loads a checkpoint refuses a pickle that would run code, and weights that do
 not fit; the explicit opt-in and URLs work through the tools as they do in mmdet."""
-import functools
-import http.server
-import threading
-from contextlib import contextmanager
-
 import pytest
 import torch
+from checkpoint_helpers import save_stock_mmdet_checkpoint, serving
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.logging import HistoryBuffer
 from tool_helpers import DEMO_CONFIG, REPO, python, tiny_run_options
 
 BASELINE_CONFIG = REPO / 'configs' / 'demo' / 'mask-rcnn_r18_fpn_synthetic.py'
@@ -23,21 +18,6 @@ def demo_weights(config=DEMO_CONFIG):
     model = MODELS.build(Config.fromfile(str(config)).model)
     model.init_weights()
     return model.state_dict()
-
-
-@contextmanager
-def serving(folder):
-    """An http server on 127.0.0.1 serving ``folder``; yields its base URL; closed after."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f'http://127.0.0.1:{server.server_address[1]}'
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 def test_every_tool_refuses_the_malicious_pickle(malicious_checkpoint, tmp_path):
@@ -100,9 +80,7 @@ def test_test_tool_reads_a_url_and_a_trusted_stock_checkpoint(tiny_coco, tmp_pat
     served.mkdir()
     weights = demo_weights()
     torch.save(dict(state_dict=weights, meta=dict(iter=4)), served / 'safe.pth')
-    # what stock mmdet writes on torch >= 2.6: its log buffers need builtins.getattr
-    torch.save(dict(state_dict=weights, message_hub=dict(methods={'mean': HistoryBuffer.mean})),
-               served / 'stock.pth')
+    save_stock_mmdet_checkpoint(served / 'stock.pth', weights)
     env = dict(TORCH_HOME=str(tmp_path / 'torch_home'))
     with serving(served) as url:
         from_url = python('tools/test.py', DEMO_CONFIG, f'{url}/safe.pth', '--work-dir',

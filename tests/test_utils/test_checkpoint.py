@@ -1,18 +1,16 @@
 """Reading checkpoints: only allow-listed types unless trusted, URLs through our own download,
 clear errors for broken or weights-only files; writing them atomically with ordinary modes."""
-import functools
-import http.server
 import io
 import os
 import stat
 import subprocess
 import sys
-import threading
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
 import torch
+from checkpoint_helpers import save_stock_mmdet_checkpoint, serving
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import get_torchvision_models
 
@@ -26,27 +24,6 @@ from mmdet_cgd.utils import (
     write_atomically,
 )
 from mmdet_cgd.utils.checkpoint import TRUST_ENV, publish_checkpoint
-
-
-def stock_mmdet_checkpoint(path):
-    """Like a checkpoint stock mmdet writes: its log buffers pickle a method via ``getattr``."""
-    torch.save(dict(state_dict={'w': torch.ones(2)},
-                    message_hub=dict(methods={'mean': HistoryBuffer.mean})), path)
-
-
-@contextmanager
-def serving(folder):
-    """An http server on 127.0.0.1 serving ``folder``; yields its base URL; closed after."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f'http://127.0.0.1:{server.server_address[1]}'
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -65,7 +42,7 @@ def test_the_loader_refuses_a_pickle_that_would_run_code(malicious_checkpoint):
 
 def test_a_stock_mmdet_checkpoint_needs_the_explicit_opt_in(tmp_path, monkeypatch):
     path = tmp_path / 'stock.pth'
-    stock_mmdet_checkpoint(path)
+    save_stock_mmdet_checkpoint(path)
     with pytest.raises(CheckpointError, match='refused to load .*getattr'):
         load_checkpoint_file(str(path))
     monkeypatch.setenv(TRUST_ENV, '1')

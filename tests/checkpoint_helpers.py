@@ -1,0 +1,30 @@
+"""What the checkpoint tests share: a stock-mmdet-style checkpoint and a loopback file server."""
+import functools
+import http.server
+import threading
+from contextlib import contextmanager
+
+import torch
+from mmengine.logging import HistoryBuffer
+
+
+def save_stock_mmdet_checkpoint(path, state_dict=None):
+    """Like a checkpoint stock mmdet writes on torch >= 2.6: its log buffers pickle a method,
+    which takes ``builtins.getattr`` to unpickle."""
+    torch.save(dict(state_dict={'w': torch.ones(2)} if state_dict is None else state_dict,
+                    message_hub=dict(methods={'mean': HistoryBuffer.mean})), path)
+
+
+@contextmanager
+def serving(folder):
+    """An http server on 127.0.0.1 serving ``folder``; yields its base URL; closed after."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f'http://127.0.0.1:{server.server_address[1]}'
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
