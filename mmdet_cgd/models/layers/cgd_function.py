@@ -2,10 +2,11 @@
 
 The plain path (``CGD.forward`` under ``no_grad``, and the reference in the tests) lets autograd
 record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x`` and builds several
-activation-sized temporaries. Here the forward reads ``x`` twice (mean, max) and scales it once;
-backward keeps one activation-sized tensor and (B, C) vectors, and finds each channel's max
-position itself (``max_positions``), as the forward's ``torch.max(dim)`` would cost several
-times an ``amax`` on CPU. Through y = x * (1 + att):
+activation-sized temporaries. Here the forward reads ``x`` once from memory (mean and max chunk
+by chunk of channels, the max from cache) and scales it once; backward keeps one activation-sized
+tensor and (B, C) vectors, and finds each channel's max position itself (``max_positions``), as
+the forward's ``torch.max(dim)`` would cost several times an ``amax`` on CPU.
+Through y = x * (1 + att):
 
     dL/dz = sum_hw(dL/dy * x) * (1 - att^2) = sum_hw(dL/dy * y) * (1 - att),   att = tanh(z).
 
@@ -28,8 +29,9 @@ from .inplace_safety import check_inplace_is_safe
 
 # Shortest block of positions for first_argmax's amax.
 MAX_BLOCK = 1024
-# Elements per chunk when a float16/bfloat16 reduction is upcast to float32: bounds the temporary.
-UPCAST_CHUNK = 1 << 20
+# Bytes per chunk of channels in the per-channel reductions: on CPU a chunk stays in cache from
+# the first reduction over it to the second, and a float16 chunk's float32 copy stays small.
+CHUNK_BYTES = 8 << 20
 
 
 def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
@@ -58,8 +60,9 @@ def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
     return s, p0, psi, p1, phi, q, att
 
 
-def max_positions(kept: torch.Tensor, exact) -> torch.Tensor:
-    """Each channel's max position in x (flat h * W + w, (B, C)), from what backward kept.
+def max_positions(first: torch.Tensor, exact) -> torch.Tensor:
+    """Each channel's max position in x (flat h * W + w, (B, C)), from ``first``, the first
+    max position in what backward kept.
 
     Ties go to the first position. From x (``inplace=False``) this is exact. From y = x * scale
     (``inplace=True``; scale >= 0 per channel) it is the first p with y[p] == max(y): rounding is
@@ -70,8 +73,7 @@ def max_positions(kept: torch.Tensor, exact) -> torch.Tensor:
     a max of exactly 0: y may no longer tell the max apart), the forward recorded the exact
     position in ``exact`` (-1 elsewhere).
     """
-    positions = first_argmax(kept)
-    return positions if exact is None else torch.where(exact >= 0, exact, positions)
+    return first if exact is None else torch.where(exact >= 0, exact, first)
 
 
 def first_argmax(t: torch.Tensor) -> torch.Tensor:
@@ -109,31 +111,46 @@ def positions_lost_by_scaling(x: torch.Tensor, peak: torch.Tensor, scale: torch.
 
 
 def channel_chunks(t: torch.Tensor, dtype):
-    """``t`` whole if already in ``dtype``, else in chunks of channels to upcast one at a time
-    (torch's CPU reductions with ``dtype=`` copy all of a float16 input to float32 first)."""
-    if t.dtype == dtype:
+    """Slices of channels for per-channel reductions to take one at a time: chunks of about
+    ``CHUNK_BYTES`` (counted in ``dtype`` where that is wider), or ``t`` whole where chunks gain
+    nothing (CUDA, or a channels-last CPU tensor whose channel slices span all of its memory),
+    unless ``t`` must be upcast: torch's CPU reductions with ``dtype=`` copy all of it first."""
+    if t.dtype == dtype and (t.device.type != 'cpu' or not t.is_contiguous()):
         return [slice(None)]
     n, c, h, w = t.shape
-    channels = max(1, UPCAST_CHUNK // max(1, n * h * w))
+    itemsize = max(t.element_size(), torch.empty(0, dtype=dtype).element_size())
+    channels = max(1, CHUNK_BYTES // max(1, n * h * w * itemsize))
     return [slice(start, start + channels) for start in range(0, c, channels)]
 
 
-def mean_hw(x: torch.Tensor, dtype) -> torch.Tensor:
-    """The spatial mean per (B, C), accumulated and returned in ``dtype``."""
-    return torch.cat([x[:, part].to(dtype).mean((2, 3)) for part in channel_chunks(x, dtype)], 1)
+def pool_hw(x: torch.Tensor, dtype):
+    """Per (B, C): the spatial mean, accumulated and returned in ``dtype``, and the spatial
+    max, in x's dtype. Chunk by chunk of channels, so the max reads what the mean just brought
+    into cache: about one pass over memory for both."""
+    means, peaks = [], []
+    for part in channel_chunks(x, dtype):
+        chunk = x[:, part]
+        means.append(chunk.to(dtype).mean((2, 3)))
+        peaks.append(chunk.amax((2, 3)))
+    return torch.cat(means, 1), torch.cat(peaks, 1)
 
 
-def sum_hw_products(g: torch.Tensor, t: torch.Tensor, out: torch.Tensor, dtype) -> torch.Tensor:
-    """sum_hw(g * t) per (B, C), accumulated and returned in ``dtype`` (float32 or float64).
+def backward_reductions(g: torch.Tensor, t: torch.Tensor, out: torch.Tensor, dtype):
+    """Per (B, C): sum_hw(g * t), accumulated and returned in ``dtype`` (float32 or float64),
+    and the first max position in ``t`` (``first_argmax``).
 
-    ``out``, an activation-sized tensor that the caller overwrites next, holds the product in
-    full precision. Below float32 (where a loss-scaled sum overflows) chunks of channels are
-    upcast instead, so no float32 temporary is larger than ``UPCAST_CHUNK`` elements.
+    The product goes into ``out``, an activation-sized tensor that the caller overwrites next,
+    chunk by chunk of channels (on CPU), so that the chunk's sum and max read it from cache.
+    Below float32, where a loss-scaled sum overflows, each chunk's product is formed in ``dtype``.
     """
-    if t.dtype == dtype:
-        return torch.mul(g, t, out=out).sum((2, 3))
-    return torch.cat([g[:, part].to(dtype).mul_(t[:, part]).sum((2, 3))
-                      for part in channel_chunks(t, dtype)], 1)
+    sums, firsts = [], []
+    for part in channel_chunks(t, dtype):
+        g_part, t_part = g[:, part], t[:, part]
+        product = (torch.mul(g_part, t_part, out=out[:, part]) if t.dtype == dtype
+                   else g_part.to(dtype).mul_(t_part))
+        sums.append(product.sum((2, 3)))
+        firsts.append(first_argmax(t_part))
+    return torch.cat(sums, 1), torch.cat(firsts, 1)
 
 
 def empty_gradient_like(t: torch.Tensor, dtype) -> torch.Tensor:
@@ -155,9 +172,8 @@ class CGDFunction(torch.autograd.Function):
             check_inplace_is_safe(x)
         dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
         c = x.shape[1]
-        # two read passes; the max positions are found in backward, where they are needed
-        a = mean_hw(x, dtype)
-        peak = x.amax((2, 3))
+        # one pass (per chunk, max from cache); the max positions are found in backward
+        a, peak = pool_hw(x, dtype)
         m = peak.to(dtype)
         param_dtype = w0.dtype
         w0, w1, w2, b0, b1, b2 = (p.to(dtype).view(1, c) for p in (w0, w1, w2, b0, b1, b2))
@@ -182,7 +198,7 @@ class CGDFunction(torch.autograd.Function):
         n, c, h, w = kept.shape
         gx = empty_gradient_like(kept, g.dtype)  # first the scratch for g * kept, then dL/dx
         # through y = x * (1 + att): dz = sum_hw(g * y) * (1 - att) = sum_hw(g * x) * (1 - att^2)
-        g_kept = sum_hw_products(g, kept, gx, a.dtype)
+        g_kept, first = backward_reductions(g, kept, gx, a.dtype)
         dz = g_kept * (1 - att) if ctx.inplace else g_kept * (1 - att) * (1 + att)
         # att = tanh(psi * q + b2), q = phi . w2
         dpsi, dq = dz * q, (dz * psi).sum(1, keepdim=True)
@@ -199,7 +215,7 @@ class CGDFunction(torch.autograd.Function):
         ds = du * p0 + dv * p1
         da = dp0 * w0 + s * (ds - (ds * s).sum(1, keepdim=True))
         # x: g * (1 + att) + da / HW everywhere + dm at each channel's max position
-        position = max_positions(kept, exact)
+        position = max_positions(first, exact)
         scale = (1 + att).to(g.dtype)[:, :, None, None]
         torch.addcmul((da / (h * w)).to(g.dtype)[:, :, None, None], g, scale, out=gx)
         # index_put_, not scatter_add_, which copies all of gx to float32 for float16 on CPU

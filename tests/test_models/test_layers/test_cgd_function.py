@@ -173,3 +173,30 @@ def test_first_argmax_is_torch_argmax(shape, values, layout):
         x = x.half()
     x = LAYOUTS[layout](x)
     assert torch.equal(first_argmax(x), x.flatten(2).argmax(2))
+
+
+@pytest.mark.parametrize('inplace', [False, True])
+@pytest.mark.parametrize('channels_per_chunk', [1, 3])
+def test_reductions_in_chunks_of_channels_match_the_plain_path(monkeypatch, inplace,
+                                                                channels_per_chunk):
+    """On CPU, activations larger than CHUNK_BYTES are reduced chunk by chunk of channels: chunk
+    edges, a last partial chunk (8 = 3 + 3 + 2) and both kept forms give the plain path's values
+    and gradients, in float64 to 1e-12."""
+    from mmdet_cgd.models.layers import cgd_function
+    n, c, h, w = 2, 8, 40, 130  # 5200 positions: first_argmax works in blocks
+    monkeypatch.setattr(cgd_function, 'CHUNK_BYTES', channels_per_chunk * n * h * w * 8)
+    assert len(cgd_function.channel_chunks(torch.empty(n, c, h, w, dtype=torch.float64),
+                                           torch.float64)) == -(-c // channels_per_chunk)
+    layer = randomized(c, dtype=torch.float64)
+    source = torch.randn(n, c, h, w, dtype=torch.float64) * 2
+    results = []
+    for fused in (True, False):
+        layer.zero_grad()
+        layer.inplace = inplace and fused
+        x = source.clone().requires_grad_()
+        pre = x * 1  # a non-leaf whose backward keeps nothing: may be scaled in place
+        y = layer(pre) if fused else layer.forward_plain(pre)
+        (y * torch.linspace(-1, 2, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results.append([y.detach(), x.grad] + [p.grad.clone() for p in layer.parameters()])
+    for f, p in zip(*results):
+        assert_agree(f, p, tol=1e-12)
