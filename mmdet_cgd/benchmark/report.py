@@ -8,14 +8,17 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .layer import (  # noqa: E402
+    ALLOCATING_BOUND,
     BACKWARD,
+    BACKWARD_ALLOCATING,
     BACKWARD_BOUND,
     FORWARD,
+    FORWARD_ALLOCATING,
     FORWARD_BOUND,
     INFERENCE,
     READ,
     READ_WRITE_INPLACE,
-    READ_WRITE_OUT,
+    READ_WRITE_NEW,
 )
 from .stats import Interval, coverage_for, median_interval  # noqa: E402
 from .suite import BASELINE, baseline_seconds  # noqa: E402
@@ -42,8 +45,10 @@ def model_table(result: dict, confidence: float) -> str:
     flops_label = (f'GFLOPs/img at {flops_size[0]}x{flops_size[1]}' if flops_size else None)
     if flops_label and result['model'] == 'detector':
         flops_label += ' (backbone+FPN)'
+    has_memory = 'peak_bytes' in rows[BASELINE]
     head = ['variant', 'params', 'extra params'] + ([flops_label] if flops_label else []) + [
-        'forward', 'x plain', 'fwd+bwd', 'x plain', 'peak memory (min-max)', 'x plain']
+        'forward', 'x plain', 'fwd+bwd', 'x plain'] + (
+        ['peak memory (min-max)', 'x plain'] if has_memory else [])
     lines = ['| ' + ' | '.join(head) + ' |', '|---|' + '---:|' * (len(head) - 1)]
     plain = rows[BASELINE]
     for name, r in rows.items():
@@ -58,6 +63,9 @@ def model_table(result: dict, confidence: float) -> str:
                 cells += [f"{statistics.median(c for _, c in r[measure]):.3f} s",
                           describe(median_interval(ratio_samples(result, name, measure),
                                                    confidence))]
+        if not has_memory:
+            lines.append('| ' + ' | '.join(cells) + ' |')
+            continue
         peaks = r['peak_bytes']
         cells.append(f'{statistics.median(peaks) / MiB:,.0f} MiB '
                      f'({min(peaks) / MiB:,.0f}-{max(peaks) / MiB:,.0f})')
@@ -77,10 +85,12 @@ def coverage_note(count: int, what: str, confidence: float) -> str:
 def layer_table(times: Dict[str, List[float]], layer_ratios: Dict[str, List[float]],
                 confidence: float) -> str:
     """Median time of each pass, and the layer's ratios to its bounds with intervals."""
-    bound_of = {FORWARD: 'forward', BACKWARD: 'backward', INFERENCE: 'forward'}
+    bound_of = {FORWARD: 'forward', BACKWARD: 'backward', INFERENCE: 'forward',
+                FORWARD_ALLOCATING: 'allocating forward', BACKWARD_ALLOCATING: 'backward'}
     lines = ['| pass over the activation | median | x its bound |', '|---|---:|---|']
-    for name in (READ, READ_WRITE_INPLACE, READ_WRITE_OUT, FORWARD_BOUND, BACKWARD_BOUND,
-                 FORWARD, BACKWARD, INFERENCE):
+    for name in (READ, READ_WRITE_INPLACE, READ_WRITE_NEW, FORWARD_BOUND, ALLOCATING_BOUND,
+                 BACKWARD_BOUND, FORWARD, BACKWARD, FORWARD_ALLOCATING, BACKWARD_ALLOCATING,
+                 INFERENCE):
         ratio = (f'{describe(median_interval(layer_ratios[name], confidence))} of the '
                  f'{bound_of[name]} bound' if name in bound_of else '')
         lines.append(f'| {name} | {statistics.median(times[name]) * 1e3:.3g} ms | {ratio} |')
@@ -105,8 +115,10 @@ def bar_chart(model_results: Sequence[dict], confidence: float, out_path) -> Non
                              squeeze=False, gridspec_kw=dict(width_ratios=widths))
     for ax, result in zip(axes[0], model_results):
         names = [n for n in result['variants'] if n != BASELINE]
+        has_memory = 'peak_bytes' in result['variants'][BASELINE]
+        goals = [g for g in MODEL_GOALS if g[1] != 'peak_bytes' or has_memory]
         width = 0.8 / len(MODEL_GOALS)
-        for i, (label, measure, goal) in enumerate(MODEL_GOALS):
+        for i, (label, measure, goal) in enumerate(goals):
             ivs = [median_interval(ratio_samples(result, n, measure), confidence) for n in names]
             xs = [j + i * width for j in range(len(names))]
             medians = [iv.median for iv in ivs]

@@ -23,7 +23,8 @@ def measure_model(model: str, variants: Sequence[str], size: Tuple[int, int], ba
                   log: Callable[[str], None] = print) -> dict:
     """Each variant against ``plain``: forward and training forward+backward seconds as
     ``rounds`` pairs (plain, variant); peak training-step bytes in ``memory_runs`` fresh
-    processes per variant; parameters; FLOPs per image at ``flops_size`` (None: not counted)."""
+    processes per variant (0: not measured); parameters; FLOPs per image at ``flops_size``
+    (None: not counted)."""
     variants = [BASELINE] + [v for v in variants if v != BASELINE]
     tag = f'{model} {batch}x3x{size[0]}x{size[1]}'
     log(f'[benchmark] {tag}: building {len(variants)} variants')
@@ -45,6 +46,8 @@ def measure_model(model: str, variants: Sequence[str], size: Tuple[int, int], ba
     for (v, m), pair_list in times.items():
         result['variants'][v][m] = pair_list
     del nets, fns, pairs
+    if not memory_runs:
+        return result
 
     log(f'[benchmark] {tag}: peak memory of a training step, {memory_runs} fresh process(es) '
         'per variant')

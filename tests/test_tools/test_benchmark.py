@@ -10,9 +10,12 @@ import pytest
 from tool_helpers import REPO, python
 
 from mmdet_cgd.benchmark.layer import (
+    ALLOCATING_BOUND,
     BACKWARD,
+    BACKWARD_ALLOCATING,
     BACKWARD_BOUND,
     FORWARD,
+    FORWARD_ALLOCATING,
     FORWARD_BOUND,
     INFERENCE,
     layer_timings,
@@ -91,9 +94,12 @@ def test_pairs_alternate_their_order_and_warmup_is_untimed():
 
 def test_layer_ratios_divide_each_round_by_its_own_bound():
     times = {FORWARD: [2.0, 3.0], FORWARD_BOUND: [1.0, 2.0], BACKWARD: [6.0, 6.0],
-             BACKWARD_BOUND: [3.0, 4.0], INFERENCE: [1.0, 1.0]}
+             BACKWARD_BOUND: [3.0, 4.0], INFERENCE: [1.0, 1.0],
+             FORWARD_ALLOCATING: [3.0, 3.0], ALLOCATING_BOUND: [2.0, 3.0],
+             BACKWARD_ALLOCATING: [9.0, 8.0]}
     assert ratios_to_bounds(times) == {FORWARD: [2.0, 1.5], BACKWARD: [2.0, 1.5],
-                                       INFERENCE: [1.0, 0.5]}
+                                       INFERENCE: [1.0, 0.5], FORWARD_ALLOCATING: [1.5, 1.0],
+                                       BACKWARD_ALLOCATING: [3.0, 2.0]}
 
 
 def test_layer_timings_run_the_training_path_in_place_on_a_tiny_input():
@@ -123,13 +129,16 @@ def test_targets_get_a_verdict_from_their_interval():
     result = _synthetic_result(forward=[1.0 + i / 1000 for i in range(12)],  # within 1.02
                                forward_backward=[1.05 + i / 1000 for i in range(12)],  # > 1.04
                                peaks=[1.04, 1.06, 1.05, 1.03, 1.07, 1.04])  # straddles 1.05
-    layer = {FORWARD: [1.4] * 6 + [1.6] * 6, BACKWARD: [2.0] * 12}
+    layer = {FORWARD: [1.4] * 6 + [1.6] * 6, BACKWARD: [2.0] * 12,
+             FORWARD_ALLOCATING: [1.2] * 12, BACKWARD_ALLOCATING: [1.3] * 12}
     rows = target_rows([result], layer, [1, 8, 16, 16], 0.95)
     got = {r['target']: r['verdict'] for r in rows}
     assert got == {'forward': MET, 'forward + backward': MISSED,
                    'training-step peak memory': NOT_RESOLVED,
                    f'layer alone: {FORWARD}': NOT_RESOLVED,
-                   f'layer alone: {BACKWARD}': 'no goal set'}
+                   f'layer alone: {BACKWARD}': MISSED,
+                   f'layer alone: {FORWARD_ALLOCATING}': MET,
+                   f'layer alone: {BACKWARD_ALLOCATING}': MET}
     assert rows[0]['workload'] == 'ResNet-50, 1x3x64x64, 12 paired rounds'
 
 
@@ -149,7 +158,7 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
     variants = ['plain', PAPER, 'GCNet r16 c3-c5']
     proc = python(BENCHMARK, '--variants', *variants, '--size', '64', '96', '--rounds', '2',
                   '--memory-runs', '1', '--headline-size', '64', '64', '--headline-batch', '1',
-                  '--headline-rounds', '1', '--headline-memory-runs', '1', '--flops-size', '64',
+                  '--headline-rounds', '1', '--headline-memory-runs', '0', '--flops-size', '64',
                   '64', '--layer-shape', '1', '8', '16', '16', '--layer-rounds', '2',
                   '--warmup', '0', '--markdown', tmp_path / 'doc' / 'bench.md', '--chart',
                   tmp_path / 'doc' / 'images' / 'bench.png', timeout=300)
@@ -170,13 +179,17 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
 
     head, rows = _table(markdown, '## ResNet-50 backbone, 1 x 3 x 64 x 64')  # headline
     assert 'GFLOPs' not in ' '.join(head) and [r[0] for r in rows] == ['plain', PAPER]
+    assert 'memory' not in ' '.join(head)  # --headline-memory-runs 0: timings only
 
     head, rows = _table(markdown, '## Targets')
     assert head[-2:] == ['coverage', 'verdict']
-    assert [r[0] for r in rows] == ['forward', 'forward + backward', 'training-step peak memory'
-                                    ] * 2 + [f'layer alone: {FORWARD}', f'layer alone: {BACKWARD}']
+    assert [r[0] for r in rows] == ['forward', 'forward + backward', 'training-step peak memory',
+                                    'forward', 'forward + backward'] + [
+                                        f'layer alone: {name}' for name in (
+                                        FORWARD, BACKWARD, FORWARD_ALLOCATING,
+                                        BACKWARD_ALLOCATING)]
     # 2 rounds, 1 process: intervals hold the median with < 95%, so no verdict is made
-    assert {r[-1] for r in rows[:-1]} == {NOT_RESOLVED} and rows[-1][-1] == 'no goal set'
+    assert {r[-1] for r in rows} == {NOT_RESOLVED}
     assert 'too few for a verdict' in markdown
 
     _, rows = _table(markdown, '## The CGD layer alone')
