@@ -113,6 +113,14 @@ def run(args) -> str:
     if os.getloadavg()[0] >= 1:
         print(f'[benchmark] warning: load average {load_start} before starting: other processes '
               'compete for the cores, expect wider intervals')
+    times = layer_ratios = None
+    if args.layer_rounds:
+        # first, while the process's heap is fresh: after the models, whether a new
+        # activation-sized tensor reuses freed memory or is page-faulted in depends on what ran
+        print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: '
+              f'{args.layer_rounds} rounds against its bounds')
+        times = layer_timings(args.layer_shape, args.layer_rounds, args.warmup, args.device)
+        layer_ratios = ratios_to_bounds(times)
     flops_size = tuple(args.flops_size) if all(args.flops_size) else None
     results = [measure_model(m, args.variants, tuple(args.size), args.batch, args.rounds,
                              args.warmup, args.memory_runs, args.device, flops_size)
@@ -122,12 +130,6 @@ def run(args) -> str:
                                      tuple(args.headline_size), args.headline_batch,
                                      args.headline_rounds, args.warmup,
                                      args.headline_memory_runs, args.device))
-    times = layer_ratios = None
-    if args.layer_rounds:
-        print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: '
-              f'{args.layer_rounds} rounds against its bounds')
-        times = layer_timings(args.layer_shape, args.layer_rounds, args.warmup, args.device)
-        layer_ratios = ratios_to_bounds(times)
     run_line = (f'Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - t0) / 60:.1f} min; load '
                 f'average (1/5/15 min) {load_start} at the start, {load()} at the end.')
     markdown = render(args, results, times, layer_ratios, run_line)

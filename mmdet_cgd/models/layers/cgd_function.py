@@ -79,15 +79,23 @@ def max_positions(first: torch.Tensor, exact) -> torch.Tensor:
 def first_argmax(t: torch.Tensor) -> torch.Tensor:
     """``t.flatten(2).argmax(2)``, a few times faster on CPU: argmax tracks an index for every
     element, so ``amax`` finds the first block holding the max and argmax runs in that block."""
-    flat = t.flatten(2)
-    block = block_length(flat.shape[2])
+    block = block_length(t.shape[2] * t.shape[3])
     if block is None:
-        return flat.argmax(2)
-    blocks = flat.unflatten(2, (-1, block))
-    first = blocks.amax(3).argmax(2)  # NaN propagates through amax and counts as the max
+        return t.flatten(2).argmax(2)
+    return argmax_from_block_maxima(t, blocks_of(t, block).amax(3), block)
+
+
+def blocks_of(t: torch.Tensor, block: int) -> torch.Tensor:
+    """(N, C, H, W) as (N, C, H * W / block, block), a view."""
+    return t.flatten(2).unflatten(2, (-1, block))
+
+
+def argmax_from_block_maxima(t: torch.Tensor, maxima: torch.Tensor, block: int) -> torch.Tensor:
+    """``first_argmax`` given each block's max: argmax over the first block holding the max."""
+    first = maxima.argmax(2)  # NaN propagates through amax and counts as the max
     n, c = first.shape
-    rows = blocks[torch.arange(n, device=t.device)[:, None],
-                  torch.arange(c, device=t.device)[None, :], first]
+    rows = blocks_of(t, block)[torch.arange(n, device=t.device)[:, None],
+                               torch.arange(c, device=t.device)[None, :], first]
     return first * block + rows.argmax(2)
 
 
@@ -125,32 +133,44 @@ def channel_chunks(t: torch.Tensor, dtype):
 
 def pool_hw(x: torch.Tensor, dtype):
     """Per (B, C): the spatial mean, accumulated and returned in ``dtype``, and the spatial
-    max, in x's dtype. Chunk by chunk of channels, so the max reads what the mean just brought
-    into cache: about one pass over memory for both."""
-    means, peaks = [], []
+    max, in x's dtype. Chunk by chunk of channels, so the max reads what the sum just brought
+    into cache: about one pass over memory for both. (``mean`` is this sum over H * W.)"""
+    n, c, h, w = x.shape
+    sums = x.new_empty((n, c), dtype=dtype)
+    peaks = x.new_empty((n, c))
     for part in channel_chunks(x, dtype):
         chunk = x[:, part]
-        means.append(chunk.to(dtype).mean((2, 3)))
-        peaks.append(chunk.amax((2, 3)))
-    return torch.cat(means, 1), torch.cat(peaks, 1)
+        torch.sum(chunk.to(dtype), (2, 3), out=sums[:, part])
+        torch.amax(chunk, (2, 3), out=peaks[:, part])
+    return sums.div_(h * w), peaks
 
 
 def backward_reductions(g: torch.Tensor, t: torch.Tensor, out: torch.Tensor, dtype):
     """Per (B, C): sum_hw(g * t), accumulated and returned in ``dtype`` (float32 or float64),
     and the first max position in ``t`` (``first_argmax``).
 
-    The product goes into ``out``, an activation-sized tensor that the caller overwrites next,
-    chunk by chunk of channels (on CPU), so that the chunk's sum and max read it from cache.
-    Below float32, where a loss-scaled sum overflows, each chunk's product is formed in ``dtype``.
+    Chunk by chunk of channels (on CPU), the product goes into the first chunk of ``out`` (an
+    activation-sized tensor the caller overwrites next), which stays in cache, and the chunk's
+    sum and block maxima read it and ``t`` from cache. Below float32, where a loss-scaled sum
+    overflows, each chunk's product is formed in ``dtype``.
     """
-    sums, firsts = [], []
-    for part in channel_chunks(t, dtype):
+    n, c, h, w = t.shape
+    parts = channel_chunks(t, dtype)
+    scratch = out[:, parts[0]]
+    block = block_length(h * w)
+    sums = torch.empty((n, c), dtype=dtype, device=t.device)
+    maxima = t.new_empty((n, c, h * w // block)) if block else None
+    for part in parts:
         g_part, t_part = g[:, part], t[:, part]
-        product = (torch.mul(g_part, t_part, out=out[:, part]) if t.dtype == dtype
+        width = t_part.shape[1]
+        product = (torch.mul(g_part, t_part, out=scratch[:, :width]) if t.dtype == dtype
                    else g_part.to(dtype).mul_(t_part))
-        sums.append(product.sum((2, 3)))
-        firsts.append(first_argmax(t_part))
-    return torch.cat(sums, 1), torch.cat(firsts, 1)
+        torch.sum(product, (2, 3), out=sums[:, part])
+        if block:
+            torch.amax(blocks_of(t_part, block), 3, out=maxima[:, part])
+    first = (argmax_from_block_maxima(t, maxima, block) if block
+             else t.flatten(2).argmax(2))
+    return sums, first
 
 
 def empty_gradient_like(t: torch.Tensor, dtype) -> torch.Tensor:
