@@ -10,14 +10,19 @@ writes a new tensor (``g * v``): a gradient is a fresh tensor, so its first-touc
 CPU belong to the bound, as they do to every layer's backward.
 
 Every round times the bound's passes and the layer back to back, in alternating order; the
-figures are the per-round ratios, so drift over the run cancels.
+figures are the per-round ratios, so drift over the run cancels. Rounds run in several fresh
+processes: whether a new activation-sized tensor is page-faulted in or reuses freed memory
+depends on the process's history, and shifts the ratios more than round-to-round noise does, so
+each process's median ratio is one sample.
 """
+import statistics
 from typing import Dict, List, Sequence
 
 import torch
 
 from mmdet_cgd.models.layers import CGD
 
+from .processes import fresh_process_pool
 from .timing import sync, timed
 
 FORWARD, BACKWARD = 'CGD training forward, in place', 'CGD backward, in place (y kept)'
@@ -84,6 +89,28 @@ def layer_timings(shape: Sequence[int], rounds: int, warmup: int,
     times[ALLOCATING_BOUND] = [a + b for a, b in zip(times[READ], times[READ_WRITE_NEW])]
     times[BACKWARD_BOUND] = [2 * a + b for a, b in zip(times[READ], times[READ_WRITE_NEW])]
     return times
+
+
+def layer_timings_in_fresh_processes(shape: Sequence[int], processes: int, rounds: int,
+                                     warmup: int, device: str) -> List[Dict[str, List[float]]]:
+    """``layer_timings`` in each of ``processes`` fresh child processes, one after another."""
+    if processes < 1:
+        raise ValueError(f'layer processes must be at least 1, got {processes}')
+    with fresh_process_pool() as pool:
+        return [pool.apply(layer_timings, (tuple(shape), rounds, warmup, device))
+                for _ in range(processes)]
+
+
+def pooled(per_process: Sequence[Dict[str, List[float]]]) -> Dict[str, List[float]]:
+    """Every process's rounds together, per pass."""
+    return {name: [t for times in per_process for t in times[name]] for name in per_process[0]}
+
+
+def process_median_ratios(per_process: Sequence[Dict[str, List[float]]]
+                          ) -> Dict[str, List[float]]:
+    """Per process, the median of its per-round ratios: one sample per process."""
+    ratios = [ratios_to_bounds(times) for times in per_process]
+    return {name: [statistics.median(r[name]) for r in ratios] for name in ratios[0]}
 
 
 def ratios_to_bounds(times: Dict[str, List[float]]) -> Dict[str, List[float]]:

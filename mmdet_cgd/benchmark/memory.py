@@ -1,17 +1,18 @@
 """Peak memory of one training step, each measurement in a fresh process.
 
 A process that built another variant first keeps that variant's heap (and, on CPU, its freed
-pages), so each measurement runs in its own child. Children fork from a forkserver that has
-imported mmdet and nothing else: fresh heaps without paying the imports again. On CPU the child
-serves large allocations by mmap, so its RSS peak is that of the live tensors.
+pages), so each measurement runs in its own child (``processes.fresh_process_pool``), forked
+from a forkserver that has imported mmdet and built nothing: fresh heaps without paying the
+imports again. On CPU the child serves large allocations by mmap, so its RSS peak is that of
+the live tensors.
 """
 import ctypes
-import multiprocessing
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
+from .processes import fresh_process_pool
 from .workloads import build, workloads
 
 
@@ -68,10 +69,8 @@ def peaks_in_fresh_processes(model: str, variants: Sequence[str], size: Tuple[in
     its own process, so runs pair the variants measured close together in time."""
     if runs < 1:
         raise ValueError(f'memory runs must be at least 1, got {runs}')
-    ctx = multiprocessing.get_context('forkserver')
-    ctx.set_forkserver_preload([__name__])
     peaks: Dict[str, List[int]] = {v: [] for v in variants}
-    with ctx.Pool(1, maxtasksperchild=1) as pool:  # a new child for every measurement
+    with fresh_process_pool() as pool:
         for r in range(runs):
             for v in variants:
                 peaks[v].append(pool.apply(_probe, (model, v, tuple(size), batch, device)))

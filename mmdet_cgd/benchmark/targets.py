@@ -14,6 +14,11 @@ LAYER_GOALS = tuple((f'layer alone: {name}', name, 1.5)
                     for name in (FORWARD, BACKWARD, FORWARD_ALLOCATING, BACKWARD_ALLOCATING))
 
 
+def layer_workload(shape: Sequence[int], processes: int, rounds: int) -> str:
+    return (f'CGD({shape[1]}), input {tuple(shape)}, {processes} processes x {rounds} rounds, '
+            'x its bound')
+
+
 def ratio_samples(result: dict, variant: str, measure: str) -> List[float]:
     """Per round (timings) or per run (memory): ``variant`` over ``plain``."""
     rows = result['variants']
@@ -23,7 +28,7 @@ def ratio_samples(result: dict, variant: str, measure: str) -> List[float]:
 
 
 def target_rows(model_results: Sequence[dict], layer_ratios: Optional[Dict[str, List[float]]],
-                layer_shape: Sequence[int], confidence: float) -> List[dict]:
+                layer_workload: str, confidence: float) -> List[dict]:
     """One row per target and workload that measured it: the interval and its verdict."""
     rows = []
     for result in model_results:
@@ -42,8 +47,6 @@ def target_rows(model_results: Sequence[dict], layer_ratios: Optional[Dict[str, 
     if layer_ratios:
         for label, key, goal in LAYER_GOALS:
             iv = median_interval(layer_ratios[key], confidence)
-            rows.append(dict(target=label, goal=goal, interval=iv,
-                             workload=f'CGD({layer_shape[1]}), input {tuple(layer_shape)}, '
-                             f'{iv.samples} rounds, x its bound',
+            rows.append(dict(target=label, goal=goal, interval=iv, workload=layer_workload,
                              verdict=verdict(iv, goal, confidence) if goal else 'no goal set'))
     return rows

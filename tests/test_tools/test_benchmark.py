@@ -19,11 +19,14 @@ from mmdet_cgd.benchmark.layer import (
     FORWARD_BOUND,
     INFERENCE,
     layer_timings,
+    layer_timings_in_fresh_processes,
+    pooled,
+    process_median_ratios,
     ratios_to_bounds,
 )
 from mmdet_cgd.benchmark.memory import peaks_in_fresh_processes
 from mmdet_cgd.benchmark.stats import MET, MISSED, NOT_RESOLVED, Interval, median_interval, verdict
-from mmdet_cgd.benchmark.targets import PAPER, target_rows
+from mmdet_cgd.benchmark.targets import PAPER, layer_workload, target_rows
 from mmdet_cgd.benchmark.timing import paired_times, ratios
 
 BENCHMARK = 'tools/analysis_tools/benchmark.py'
@@ -109,6 +112,19 @@ def test_layer_timings_run_the_training_path_in_place_on_a_tiny_input():
         layer_timings([8, 16, 16], rounds=1, warmup=0, device='cpu')
 
 
+def test_each_fresh_process_gives_one_median_ratio_per_pass():
+    per_process = layer_timings_in_fresh_processes([1, 8, 16, 16], processes=2, rounds=3,
+                                                   warmup=0, device='cpu')
+    assert len(per_process) == 2 and all(len(t[FORWARD]) == 3 for t in per_process)
+    assert len(pooled(per_process)[FORWARD]) == 6
+    medians = process_median_ratios(per_process)
+    assert set(medians) == {FORWARD, BACKWARD, FORWARD_ALLOCATING, BACKWARD_ALLOCATING,
+                            INFERENCE}
+    expected = [sorted(f / b for f, b in zip(t[FORWARD], t[FORWARD_BOUND]))[1]
+                for t in per_process]
+    assert medians[FORWARD] == pytest.approx(expected)
+
+
 def test_fresh_processes_measure_the_same_peak_for_the_same_step():
     peaks = peaks_in_fresh_processes('backbone', ['plain'], (128, 128), 1, 'cpu', runs=2)
     first, second = peaks['plain']
@@ -131,7 +147,7 @@ def test_targets_get_a_verdict_from_their_interval():
                                peaks=[1.04, 1.06, 1.05, 1.03, 1.07, 1.04])  # straddles 1.05
     layer = {FORWARD: [1.4] * 6 + [1.6] * 6, BACKWARD: [2.0] * 12,
              FORWARD_ALLOCATING: [1.2] * 12, BACKWARD_ALLOCATING: [1.3] * 12}
-    rows = target_rows([result], layer, [1, 8, 16, 16], 0.95)
+    rows = target_rows([result], layer, layer_workload([1, 8, 16, 16], 12, 3), 0.95)
     got = {r['target']: r['verdict'] for r in rows}
     assert got == {'forward': MET, 'forward + backward': MISSED,
                    'training-step peak memory': NOT_RESOLVED,
@@ -159,8 +175,9 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
     proc = python(BENCHMARK, '--variants', *variants, '--size', '64', '96', '--rounds', '2',
                   '--memory-runs', '1', '--headline-size', '64', '64', '--headline-batch', '1',
                   '--headline-rounds', '1', '--headline-memory-runs', '0', '--flops-size', '64',
-                  '64', '--layer-shape', '1', '8', '16', '16', '--layer-rounds', '2',
-                  '--warmup', '0', '--markdown', tmp_path / 'doc' / 'bench.md', '--chart',
+                  '64', '--layer-shape', '1', '8', '16', '16', '--layer-processes', '2',
+                  '--layer-rounds', '2', '--warmup', '0', '--markdown',
+                  tmp_path / 'doc' / 'bench.md', '--chart',
                   tmp_path / 'doc' / 'images' / 'bench.png', timeout=300)
     markdown = (tmp_path / 'doc' / 'bench.md').read_text()
     assert f'Command: `python {BENCHMARK} --variants plain' in markdown
@@ -228,3 +245,28 @@ def test_tool_puts_the_raw_samples_beside_the_markdown(tool, tmp_path):
     assert (args.markdown, args.chart, args.raw) == (
         tmp_path / 'benchmark.md', tmp_path / 'benchmark.png', tmp_path / 'benchmark.json')
     assert args.variants[0] == 'plain' and PAPER in args.variants
+
+
+def _write_run(path, forward, forward_backward, peaks, layer_seconds=None):
+    raw = dict(models=[_synthetic_result(forward, forward_backward, peaks)],
+               layer=dict(shape=[1, 8, 16, 16], processes=layer_seconds))
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_compare_says_per_target_whether_two_runs_agree(tmp_path):
+    from mmdet_cgd.benchmark.compare import agreement_table
+    same = [1.0 + i / 1000 for i in range(12)]
+    first = _write_run(tmp_path / 'a.json', same, same, [1.0] * 6)
+    second = _write_run(tmp_path / 'b.json', same, [1.2 + i / 1000 for i in range(12)],
+                        [1.0] * 6)
+    rows = [line.split('|')[1:-1] for line in agreement_table(first, second).splitlines()[2:]]
+    got = {r[0].strip(): (r[4].strip(), r[5].strip()) for r in rows}
+    assert got == {'forward': ('yes', 'yes'), 'forward + backward': ('**no**', 'no'),
+                   'training-step peak memory': ('yes', 'yes')}
+
+    other = _write_run(tmp_path / 'c.json', same[:6], same[:6], [1.0] * 6)  # 6 rounds, not 12
+    with pytest.raises(ValueError, match='measured different targets'):
+        agreement_table(first, other)
+    proc = python(BENCHMARK, '--compare', first, tmp_path / 'missing.json', check=False)
+    assert proc.returncode == 2 and 'not found' in proc.stderr and 'missing.json' in proc.stderr

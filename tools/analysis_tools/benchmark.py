@@ -4,6 +4,7 @@
     python tools/analysis_tools/benchmark.py --markdown docs/benchmark.md \\
         --chart docs/images/benchmark.png           # regenerate the docs
     python tools/analysis_tools/benchmark.py --models backbone detector --device cuda
+    python tools/analysis_tools/benchmark.py --compare RUN1/benchmark.json RUN2/benchmark.json
 
 Every variant is timed in pairs with plain (back to back, alternating order) over --rounds
 rounds at --size; each figure is the median of the per-pair ratios with a distribution-free
@@ -24,7 +25,12 @@ from pathlib import Path
 
 import torch
 
-from mmdet_cgd.benchmark.layer import layer_timings, ratios_to_bounds
+from mmdet_cgd.benchmark.compare import agreement_table
+from mmdet_cgd.benchmark.layer import (
+    layer_timings_in_fresh_processes,
+    pooled,
+    process_median_ratios,
+)
 from mmdet_cgd.benchmark.report import (
     bar_chart,
     coverage_note,
@@ -34,7 +40,7 @@ from mmdet_cgd.benchmark.report import (
     targets_table,
 )
 from mmdet_cgd.benchmark.suite import BASELINE, measure_model
-from mmdet_cgd.benchmark.targets import PAPER, target_rows
+from mmdet_cgd.benchmark.targets import PAPER, layer_workload, target_rows
 from mmdet_cgd.benchmark.variants import VARIANTS
 
 
@@ -60,22 +66,31 @@ def parse_args(argv=None):
         help='image size for FLOPs per image (0 0: do not count)')
     add('--layer-shape', nargs=4, type=int, default=[2, 256, 200, 304],
         metavar=('N', 'C', 'H', 'W'), help='CGD-alone input (default: layer1 at 800x1216)')
-    add('--layer-rounds', type=int, default=40, help='rounds for the CGD-alone test (0: skip)')
+    add('--layer-processes', type=int, default=6,
+        help='fresh processes for the CGD-alone test, each one sample (0: skip the test)')
+    add('--layer-rounds', type=int, default=8, help='rounds per process for the CGD-alone test')
     add('--warmup', type=int, default=1, help='untimed rounds before each timed set')
     add('--confidence', type=float, default=0.95)
     add('--device', default='cpu')
     add('--out-dir', default='work_dirs/benchmark', help='for the files not given a path')
     add('--markdown', help='default: OUT_DIR/benchmark.md')
     add('--chart', help='default: OUT_DIR/benchmark.png')
+    add('--compare', nargs=2, metavar=('RUN1_JSON', 'RUN2_JSON'),
+        help='measure nothing: whether two runs (their benchmark.json) agree, target by target')
     args = parser.parse_args(argv)
+    if args.compare:
+        missing = [p for p in args.compare if not Path(p).is_file()]
+        if missing:
+            parser.error(f'--compare: expected two benchmark.json files, not found: {missing}')
+        return args
     if not [v for v in args.variants if v != BASELINE]:
         parser.error(f'--variants: give at least one variant besides {BASELINE!r}, '
                      f'got {args.variants}')
-    for name in ('rounds', 'memory_runs', 'batch', 'headline_batch'):
+    for name in ('rounds', 'memory_runs', 'batch', 'headline_batch', 'layer_rounds'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be at least 1, '
                          f'got {getattr(args, name)}')
-    for name in ('headline_rounds', 'headline_memory_runs', 'layer_rounds', 'warmup'):
+    for name in ('headline_rounds', 'headline_memory_runs', 'layer_processes', 'warmup'):
         if getattr(args, name) < 0:
             parser.error(f'--{name.replace("_", "-")} must be 0 or more, '
                          f'got {getattr(args, name)}')
@@ -113,14 +128,13 @@ def run(args) -> str:
     if os.getloadavg()[0] >= 1:
         print(f'[benchmark] warning: load average {load_start} before starting: other processes '
               'compete for the cores, expect wider intervals')
-    times = layer_ratios = None
-    if args.layer_rounds:
-        # first, while the process's heap is fresh: after the models, whether a new
-        # activation-sized tensor reuses freed memory or is page-faulted in depends on what ran
-        print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: '
-              f'{args.layer_rounds} rounds against its bounds')
-        times = layer_timings(args.layer_shape, args.layer_rounds, args.warmup, args.device)
-        layer_ratios = ratios_to_bounds(times)
+    per_process = times = layer_ratios = None
+    if args.layer_processes:
+        print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: {args.layer_processes} '
+              f'fresh processes x {args.layer_rounds} rounds against its bounds')
+        per_process = layer_timings_in_fresh_processes(
+            args.layer_shape, args.layer_processes, args.layer_rounds, args.warmup, args.device)
+        times, layer_ratios = pooled(per_process), process_median_ratios(per_process)
     flops_size = tuple(args.flops_size) if all(args.flops_size) else None
     results = [measure_model(m, args.variants, tuple(args.size), args.batch, args.rounds,
                              args.warmup, args.memory_runs, args.device, flops_size)
@@ -139,7 +153,7 @@ def run(args) -> str:
     args.markdown.write_text(markdown)
     bar_chart(results, args.confidence, args.chart)
     raw = dict(command=command_line(), machine=machine(args.device), torch=torch.__version__,
-               models=results, layer=dict(shape=args.layer_shape, seconds=times))
+               models=results, layer=dict(shape=args.layer_shape, processes=per_process))
     args.raw.write_text(json.dumps(raw, indent=1))
     return markdown
 
@@ -156,7 +170,8 @@ def render(args, results, times, layer_ratios, run_line: str) -> str:
         f'Command: `{command_line()}`  ',
         f'Machine: {machine(args.device)}; torch {torch.__version__}.  ', run_line, '',
         'Each ratio is the median, over paired rounds, of variant / plain timed back to back in '
-        'alternating order (the layer: its time / its bound in the same round), with a '
+        'alternating order (the layer: its time / its bound in the same round, the median of '
+        'each fresh process one sample), with a '
         f'distribution-free {conf:.0%} interval for that median (order statistics) in brackets. '
         'A target is **met** only where the whole interval is within the goal, **missed** where '
         'it is entirely outside, **not resolved** where it straddles the goal or fewer samples '
@@ -165,7 +180,9 @@ def render(args, results, times, layer_ratios, run_line: str) -> str:
         'high-water mark, with allocations over 64 KiB served by mmap so that it follows the '
         'live tensors; CUDA: max_memory_allocated), each measurement in a fresh process, '
         'paired with plain by run; MiB as median (min-max) over the runs.', '',
-        '## Targets', '', targets_table(target_rows(results, layer_ratios, args.layer_shape, conf))]
+        '## Targets', '', targets_table(target_rows(
+            results, layer_ratios,
+            layer_workload(args.layer_shape, args.layer_processes, args.layer_rounds), conf))]
     for result in results:
         text += ['', f'## {model_title(result)}', '',
                  coverage_note(result['rounds'], 'paired rounds', conf) + '; ' + (
@@ -179,7 +196,9 @@ def render(args, results, times, layer_ratios, run_line: str) -> str:
                  'Backward bound: read g and y once for the per-channel reduction (two read '
                  'passes), read g and write a new gradient tensor once (a gradient is a fresh '
                  'tensor, so on CPU its first-touch page faults are part of the bound).', '',
-                 coverage_note(args.layer_rounds, 'rounds', conf) + '.', '',
+                 coverage_note(args.layer_processes, 'processes', conf) + f' (the median of '
+                 f'each one\'s {args.layer_rounds} rounds is one sample); times are medians over '
+                 'all rounds.', '',
                  layer_table(times, layer_ratios, conf)]
     chart_link = os.path.relpath(args.chart, args.markdown.parent)
     text += ['', f'![benchmark]({chart_link})']
@@ -188,6 +207,9 @@ def render(args, results, times, layer_ratios, run_line: str) -> str:
 
 def main():
     args = parse_args()
+    if args.compare:
+        print(agreement_table(*args.compare, args.confidence))
+        return
     markdown = run(args)
     print('\n' + markdown)
     print(f'[benchmark] wrote {args.markdown}, {args.chart} and {args.raw}')
