@@ -132,7 +132,9 @@ def bar_chart(model_results: Sequence[dict], confidence: float, out_path) -> Non
         ax.axhline(1.0, color='k', lw=0.8)
         ax.set_xticks([j + width for j in range(len(names))], names, rotation=20, ha='right',
                       fontsize=8)
-        ax.set(title=model_title(result), ylabel=f'x plain (median, {confidence:.0%} interval)')
+        ax.set_title(model_title(result), fontsize=9)
+        ax.set_ylabel(f'x plain (median, {confidence:.0%} interval)')
+        ax.set_xlim(-0.5, max(len(names), 2) - 0.3)  # one bar width in every panel
         ax.set_ylim(0, max(2.0, ax.get_ylim()[1] * 1.1))
     axes[0][0].legend(fontsize=7)  # one legend: every panel uses the same colours
     fig.tight_layout()

@@ -1,6 +1,6 @@
 """CGD's cost against plain ResNet-50 and the other attention plugins, with intervals and verdicts.
 
-    python tools/analysis_tools/benchmark.py        # default: ~13 min on 2 idle CPU cores
+    python tools/analysis_tools/benchmark.py        # default: ~10 min on 2 idle CPU cores
     python tools/analysis_tools/benchmark.py --markdown docs/benchmark.md \\
         --chart docs/images/benchmark.png           # regenerate the docs
     python tools/analysis_tools/benchmark.py --models backbone detector --device cuda
