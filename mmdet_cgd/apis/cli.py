@@ -116,12 +116,12 @@ def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
 
 
 @contextlib.contextmanager
-def exit_on_user_error():
+def exit_on_user_error(errors=(ValueError, CheckpointError, FileNotFoundError)):
     """A mistake in the command, config, data or checkpoint ends the tool with ``error: ...``
-    and a non-zero status instead of a traceback."""
+    and a non-zero status instead of a traceback; ``errors``: what counts as one here."""
     try:
         yield
-    except (ValueError, CheckpointError, FileNotFoundError) as e:
+    except errors as e:
         sys.exit(f'error: {e}')
 
 

@@ -13,6 +13,8 @@ from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config
 
+from mmdet_cgd.models.layers import CGDConfigError
+
 from .cli import (
     build_runner,
     check_checkpoint_for_runner,
@@ -53,7 +55,8 @@ def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
         cfg = prepare_config(args)
-    runner = build_runner(cfg)
+    with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
+        runner = build_runner(cfg)
     with exit_on_user_error():
         check_checkpoint_for_runner(runner, cfg.load_from)
     if args.out is not None:

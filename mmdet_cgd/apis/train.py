@@ -9,7 +9,8 @@ import argparse
 import torch
 from mmengine.config import Config
 
-from mmdet_cgd.utils import find_resume_checkpoint
+from mmdet_cgd.models.layers import CGDConfigError
+from mmdet_cgd.utils import CheckpointError, find_resume_checkpoint
 
 from .cli import (
     build_runner,
@@ -67,11 +68,15 @@ def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
         cfg = prepare_config(args)
-    runner = build_runner(cfg)
+    with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
+        runner = build_runner(cfg)
     if cfg.get('load_from'):
         with exit_on_user_error():
             check_checkpoint_for_runner(runner, cfg.load_from)
-    runner.train()
+    # a pretrained backbone that does not fit is found when the runner initialises the weights,
+    # before the first step
+    with exit_on_user_error(errors=(CheckpointError, CGDConfigError)):
+        runner.train()
 
 
 if __name__ == '__main__':

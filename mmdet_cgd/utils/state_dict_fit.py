@@ -85,7 +85,7 @@ def check_fit(expected: Dict[str, torch.Tensor], state: Dict[str, torch.Tensor],
             more = f' and {len(keys) - SHOWN} more' if len(keys) > SHOWN else ''
             parts.append(f'{len(keys)} {kind}: {keys[:SHOWN]}{more}')
     advice = []
-    if missing and all('.cgd.' in k for k in missing):
+    if missing and not misshapen and all('.cgd.' in k for k in missing):
         advice.append("it has no CGD weights (a plain ResNet?): use a *-cgd-identity config, or "
                       "declare them new with new_keys=['.cgd.'] in the init_cfg")
     if hint:

@@ -75,6 +75,33 @@ def test_the_pretrained_path_is_one_cfg_option_and_a_missing_file_stops_early(tm
     assert not (tmp_path / 'absent.pth').exists()
 
 
+def test_misfit_pretrained_weights_end_training_with_an_error_line(tiny_coco, tmp_path):
+    """Found when the runner initialises the weights: an ``error:`` line, no traceback, no step."""
+    torch.save({'state_dict': {'conv1.weight': torch.zeros(1)}}, tmp_path / 'other.pth')
+    config = tmp_path / 'misfit.py'
+    config.write_text(f"_base_ = '{DEMO_CONFIG}'\nmodel = dict(backbone=dict(init_cfg=dict("
+                      "_delete_=True, type='StrictPretrained', "
+                      f"checkpoint='{tmp_path / 'other.pth'}')))\n")
+    proc = python('tools/train.py', config, '--work-dir', tmp_path / 'run',
+                  *tiny_run_options(tiny_coco, max_iters=2), check=False)
+    assert proc.returncode != 0 and 'Traceback' not in proc.stderr
+    assert 'error: pretrained weights' in proc.stderr and 'does not fit the model' in proc.stderr
+    assert not list((tmp_path / 'run').glob('iter_*.pth'))
+
+
+def test_a_plugin_mistake_found_when_the_model_is_built_is_an_error_line(tiny_coco, tmp_path):
+    config = tmp_path / 'two_cgd.py'  # two CGD at one position without postfix: same name
+    config.write_text(f"_base_ = '{DEMO_CONFIG}'\nmodel = dict(backbone=dict(plugins=[dict("
+                      "cfg=dict(type='CGD'), position='before_norm1')] * 2))\n")
+    torch.save({'state_dict': {}}, tmp_path / 'empty.pth')  # the model fails first
+    for tool in ('tools/train.py', 'tools/test.py'):
+        args = [] if tool.endswith('train.py') else [tmp_path / 'empty.pth']
+        proc = python(tool, config, *args, '--work-dir', tmp_path / 'run',
+                      *tiny_run_options(tiny_coco, max_iters=2), check=False)
+        assert proc.returncode != 0 and 'Traceback' not in proc.stderr, tool
+        assert "error: " in proc.stderr and "duplicate plugin name 'cgd'" in proc.stderr, tool
+
+
 def test_test_tool_reads_a_url_and_a_trusted_stock_checkpoint(tiny_coco, tmp_path):
     served = tmp_path / 'served'
     served.mkdir()

@@ -267,3 +267,13 @@ def test_rank_0_checks_and_every_rank_raises_its_error(tiny_coco, tmp_path):
     errors = dict(results.get(timeout=5) for _ in procs)
     assert errors[0] is not None and 'missing file' in errors[0] and 'gone.png' in errors[0]
     assert errors[1] == errors[0]
+
+
+@pytest.mark.parametrize('kind', ['ResNet', 'CGDResNet'])
+def test_a_plugin_given_in_channels_is_told_its_block_sets_them(kind):
+    plugin = dict(cfg=dict(type='CGD', in_channels=32), position='after_conv1')
+    if kind == 'CGDResNet':
+        plugin['position'] = 'before_norm1'
+    with pytest.raises(ValueError, match=r'plugins\[0\]: a plugin gets in_channels from its '
+                       r'block; remove cfg.in_channels=32'):
+        check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[plugin])))

@@ -50,3 +50,12 @@ def test_shape_mismatches_are_listed():
     with pytest.raises(CheckpointMismatchError,
                        match=r'conv1.weight: checkpoint \(8, 3\), model \(4, 3\)'):
         check_fit(MODEL, state)
+
+
+def test_the_plain_resnet_advice_is_not_given_when_shapes_also_differ():
+    """Missing CGD keys beside misshapen tensors: another architecture, not a plain ResNet, so
+    declaring CGD new would not help."""
+    other_width = {'conv1.weight': torch.ones(8, 3)}
+    with pytest.raises(CheckpointMismatchError) as error:
+        check_fit(MODEL, other_width)
+    assert 'shape mismatches' in str(error.value) and 'cgd-identity' not in str(error.value)

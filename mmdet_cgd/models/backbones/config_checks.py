@@ -41,6 +41,12 @@ def check_backbone_plugins(model_cfg) -> None:
     for where, backbone in _backbones(model_cfg):
         kind = _type_name(backbone['type'])
         plugins = backbone.get('plugins') or []
+        for i, plugin in enumerate(plugins):
+            layer = plugin.get('cfg') if isinstance(plugin, dict) else None
+            if isinstance(layer, dict) and 'in_channels' in layer:
+                raise CGDConfigError(
+                    f'{where}.plugins[{i}]: a plugin gets in_channels from its block; remove '
+                    f"cfg.in_channels={layer['in_channels']!r}")
         if kind in CGD_VARIANTS.values():
             allowed = (BASIC_BLOCK_POSITIONS if backbone.get('depth') in BASIC_BLOCK_DEPTHS
                        else BOTTLENECK_POSITIONS)
