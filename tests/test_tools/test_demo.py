@@ -69,3 +69,10 @@ def test_heatmap_tool_names_a_missing_layer(demo, tmp_path):
                   root / 'work' / 'CGD' / 'iter_2.pth', '--image-dir', root / 'data' / 'val',
                   '--layer', 'backbone.layer9.bn1', '--out', tmp_path / 'x.png', check=False)
     assert proc.returncode != 0 and "layer 'backbone.layer9.bn1' not in the model" in proc.stderr
+
+
+def test_heatmap_tool_names_a_missing_image_folder(tmp_path):
+    proc = python(HEATMAP, '--model', 'CGD', DEMO_CONFIG, tmp_path / 'x.pth', '--image-dir',
+                  tmp_path / 'absent', '--out', tmp_path / 'x.png', check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    assert 'expected a folder of images, not found' in proc.stderr and 'absent' in proc.stderr

@@ -44,6 +44,8 @@ def main():
     if not paths:
         if not args.image_dir:
             parser.error('give --images or --image-dir')
+        if not Path(args.image_dir).is_dir():
+            parser.error(f'--image-dir: expected a folder of images, not found: {args.image_dir!r}')
         paths = sorted(p for p in Path(args.image_dir).iterdir()
                        if p.suffix.lower() in IMAGE_SUFFIXES)[:args.num_images]
         if not paths:
