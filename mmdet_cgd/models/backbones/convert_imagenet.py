@@ -97,6 +97,12 @@ def convert_checkpoint(src: str, dst: str, force: bool = False,
     state = unwrap_state_dict(checkpoint)
     if not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise ConversionError(f'{src!r}: expected a state_dict of tensors')
+    ours = next((k for k in state if k.startswith('backbone.') or '.cgd.' in k), None)
+    if ours is not None:
+        raise ConversionError(
+            f'{src!r} already has mmdet/mmpretrain key names (e.g. {ours!r}): it needs no '
+            'conversion; give it to a paper detection config as --cfg-options '
+            f'model.backbone.init_cfg.checkpoint={src}')
     converted, dropped, unknown = convert_state_dict(state)
     if unknown and not skip_unknown:
         raise ConversionError(

@@ -93,6 +93,17 @@ def test_unknown_keys_are_reported_and_fail_unless_skipped(tmp_path):
     assert report['unknown'] == ['layer1.0.se.fc.weight']
 
 
+@pytest.mark.parametrize('prefix', ['backbone.', ''])
+def test_a_checkpoint_already_in_our_key_names_needs_no_conversion(tmp_path, prefix):
+    """An mmpretrain classifier of configs/cgd_imagenet ('backbone.' keys) or a converted file."""
+    model = CGDResNet(depth=18, plugins=PAPER_CGD)
+    torch.save({f'{prefix}{k}': v for k, v in model.state_dict().items()}, tmp_path / 'src.pth')
+    with pytest.raises(ConversionError, match=r'needs no conversion; give it to a paper detection '
+                       r'config as --cfg-options model.backbone.init_cfg.checkpoint='):
+        convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    assert not (tmp_path / 'dst.pth').exists()
+
+
 def test_a_checkpoint_without_cgd_is_refused_with_the_missing_keys(tmp_path):
     state = OrderedDict((k, v) for k, v in authors_state_dict(depth=18).items()
                         if '.attention.' not in k)
