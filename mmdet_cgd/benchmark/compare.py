@@ -4,6 +4,7 @@ Two runs agree on a target when their intervals overlap: both can hold the same 
 The stricter reading, each run's median inside the other's interval, is reported beside it.
 """
 import json
+from pathlib import Path
 from typing import List
 
 from .layer import process_median_ratios
@@ -13,7 +14,7 @@ from .targets import layer_workload, target_rows
 
 def rows_of_run(path, confidence: float) -> List[dict]:
     """The target rows (intervals and verdicts) of a run's ``benchmark.json``."""
-    raw = json.loads(open(path).read())
+    raw = json.loads(Path(path).read_text())
     layer = raw.get('layer') or {}
     per_process = layer.get('processes')
     if not per_process:

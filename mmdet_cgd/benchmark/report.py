@@ -45,7 +45,7 @@ def model_table(result: dict, confidence: float) -> str:
     flops_label = (f'GFLOPs/img at {flops_size[0]}x{flops_size[1]}' if flops_size else None)
     if flops_label and result['model'] == 'detector':
         flops_label += ' (backbone+FPN)'
-    has_memory = 'peak_bytes' in rows[BASELINE]
+    has_memory = result['memory_runs'] > 0
     head = ['variant', 'params', 'extra params'] + ([flops_label] if flops_label else []) + [
         'forward', 'x plain', 'fwd+bwd', 'x plain'] + (
         ['peak memory (min-max)', 'x plain'] if has_memory else [])
@@ -63,14 +63,12 @@ def model_table(result: dict, confidence: float) -> str:
                 cells += [f"{statistics.median(c for _, c in r[measure]):.3f} s",
                           describe(median_interval(ratio_samples(result, name, measure),
                                                    confidence))]
-        if not has_memory:
-            lines.append('| ' + ' | '.join(cells) + ' |')
-            continue
-        peaks = r['peak_bytes']
-        cells.append(f'{statistics.median(peaks) / MiB:,.0f} MiB '
-                     f'({min(peaks) / MiB:,.0f}-{max(peaks) / MiB:,.0f})')
-        cells.append('1' if name == BASELINE else describe(
-            median_interval(ratio_samples(result, name, 'peak_bytes'), confidence)))
+        if has_memory:
+            peaks = r['peak_bytes']
+            cells.append(f'{statistics.median(peaks) / MiB:,.0f} MiB '
+                         f'({min(peaks) / MiB:,.0f}-{max(peaks) / MiB:,.0f})')
+            cells.append('1' if name == BASELINE else describe(
+                median_interval(ratio_samples(result, name, 'peak_bytes'), confidence)))
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)
 
@@ -101,7 +99,7 @@ def targets_table(rows: Sequence[dict]) -> str:
     lines = ['| target (CGD paper placement) | goal | workload | median [95% interval] | '
              'coverage | verdict |', '|---|---|---|---|---:|---|']
     for r in rows:
-        goal = f"<= {r['goal']}x" if r['goal'] else '-'
+        goal = f"<= {r['goal']}x"
         lines.append(f"| {r['target']} | {goal} | {r['workload']} | {describe(r['interval'])} | "
                      f"{r['interval'].coverage:.1%} | {r['verdict']} |")
     return '\n'.join(lines)
@@ -115,8 +113,7 @@ def bar_chart(model_results: Sequence[dict], confidence: float, out_path) -> Non
                              squeeze=False, gridspec_kw=dict(width_ratios=widths))
     for ax, result in zip(axes[0], model_results):
         names = [n for n in result['variants'] if n != BASELINE]
-        has_memory = 'peak_bytes' in result['variants'][BASELINE]
-        goals = [g for g in MODEL_GOALS if g[1] != 'peak_bytes' or has_memory]
+        goals = [g for g in MODEL_GOALS if g[1] != 'peak_bytes' or result['memory_runs']]
         width = 0.8 / len(MODEL_GOALS)
         for i, (label, measure, goal) in enumerate(goals):
             ivs = [median_interval(ratio_samples(result, n, measure), confidence) for n in names]

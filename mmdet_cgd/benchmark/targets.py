@@ -48,5 +48,5 @@ def target_rows(model_results: Sequence[dict], layer_ratios: Optional[Dict[str, 
         for label, key, goal in LAYER_GOALS:
             iv = median_interval(layer_ratios[key], confidence)
             rows.append(dict(target=label, goal=goal, interval=iv, workload=layer_workload,
-                             verdict=verdict(iv, goal, confidence) if goal else 'no goal set'))
+                             verdict=verdict(iv, goal, confidence)))
     return rows
