@@ -37,7 +37,9 @@ def test_cgd_layer_to_torchscript_by_scripting():
     scripted = torch.jit.script(layer)
     for shape in [(2, 8, 5, 7), (1, 8, 1, 1)]:
         x = torch.randn(shape)
-        torch.testing.assert_close(scripted(x), layer(x), rtol=0, atol=0)
+        # float32 defaults: eager CGD pools with the one-read op, whose sums may differ in the
+        # last bit from the scripted torch.mean
+        torch.testing.assert_close(scripted(x), layer(x))
     with pytest.raises(Exception, match='in_channels=8 got an input with 3 channels'):
         scripted(torch.randn(1, 3, 4, 4))
 

@@ -14,7 +14,7 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from .cgd_function import CGDFunction, attention_terms
+from .cgd_function import CGDFunction, attention_terms, pool_hw
 
 
 @MODELS.register_module()
@@ -42,7 +42,8 @@ class CGD(nn.Module):
     their checkpoints load by name.
 
     When autograd records, ``forward`` runs the fused ``CGDFunction`` (same values, leaner
-    backward); otherwise, and when scripted, traced or exported, the plain ``forward_plain``.
+    backward); otherwise the same equations pooled by ``pool_hw``; when scripted, traced or
+    exported, the plain ``forward_plain``.
     """
 
     _abbr_ = 'cgd'
@@ -78,30 +79,40 @@ class CGD(nn.Module):
         if x.size(1) != self.in_channels:
             raise ValueError(f'CGD built with in_channels={self.in_channels} got an input with '
                              f'{x.size(1)} channels (shape {list(x.shape)})')
-        if torch.jit.is_scripting() or not self._use_fused(x):
+        if torch.jit.is_scripting() or self._traced_or_exported():
             return self.forward_plain(x)
-        return self._forward_fused(x)
+        return self._forward_eager(x)
 
     @torch.jit.unused
-    def _use_fused(self, x: torch.Tensor) -> bool:
-        if not torch.is_grad_enabled() or torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
-            return False
-        return x.requires_grad or any(p.requires_grad for p in self.parameters_in_order())
+    def _traced_or_exported(self) -> bool:
+        return torch.jit.is_tracing() or torch.onnx.is_in_onnx_export()
 
     @torch.jit.unused
-    def _forward_fused(self, x: torch.Tensor) -> torch.Tensor:
-        return CGDFunction.apply(x, self.inplace, *self.parameters_in_order())
+    def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
+        """Fused (``CGDFunction``) when autograd records; otherwise the plain equations, pooled
+        by ``pool_hw`` (one read of ``x`` on CPU)."""
+        if torch.is_grad_enabled() and (
+                x.requires_grad or any(p.requires_grad for p in self.parameters_in_order())):
+            return CGDFunction.apply(x, self.inplace, *self.parameters_in_order())
+        dtype = torch.promote_types(x.dtype, torch.float32)
+        mean, peak = pool_hw(x, dtype)
+        return self.scaled(x, mean, peak.to(dtype))
 
     def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
         """The equations as written, autograd doing the rest: the readable reference path."""
         # The small vectors are computed in at least float32, also for float16/bfloat16 inputs.
         dtype = torch.promote_types(x.dtype, torch.float32)
+        return self.scaled(x, x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype))
+
+    def scaled(self, x: torch.Tensor, mean: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
+        """``x * (1 + att)`` given the (N, C) spatial mean and max of ``x`` (in float32 or
+        float64); in place under ``inplace`` where autograd does not record."""
+        dtype = mean.dtype
         w0, w1, w2, b0, b1, b2 = [
             p.to(dtype).view(1, -1)
             for p in [self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2]
         ]
-        att = attention_terms(x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype), w0, w1, w2,
-                              b0, b1, b2)[-1]
+        att = attention_terms(mean, peak, w0, w1, w2, b0, b1, b2)[-1]
         scale = (1 + att).to(x.dtype)[:, :, None, None]
         if self.inplace and not torch.is_grad_enabled():
             return x.mul_(scale)

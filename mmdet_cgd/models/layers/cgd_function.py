@@ -2,8 +2,8 @@
 
 The plain path (``CGD.forward`` under ``no_grad``, and the reference in the tests) lets autograd
 record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x`` and builds several
-activation-sized temporaries. Here the forward reads ``x`` twice (sum, then max, chunk by
-chunk of channels, so the max reads partly from cache) and scales it once; backward keeps one
+activation-sized temporaries. Here the forward reads ``x`` once for both poolings (on CPU;
+twice elsewhere, see ``pool_hw``) and scales it once; backward keeps one
 activation-sized tensor and (B, C) vectors, and finds each channel's max position itself
 (``max_positions``), as the forward's ``torch.max(dim)`` would cost several times an ``amax``
 on CPU. Through y = x * (1 + att):
@@ -25,6 +25,7 @@ At ties the max-pool gradient goes to one position, the first in h * W + w order
 import torch
 from torch.autograd.function import once_differentiable
 
+from .compiled_pooling import sum_max_hw
 from .inplace_safety import check_inplace_is_safe
 
 # Shortest block of positions for first_argmax's amax.
@@ -133,10 +134,14 @@ def channel_chunks(t: torch.Tensor, dtype):
 
 def pool_hw(x: torch.Tensor, dtype):
     """Per (B, C): the spatial mean, accumulated and returned in ``dtype``, and the spatial
-    max, in x's dtype. Chunk by chunk of channels, so the max reads what the sum just brought
-    into cache (on the 2-core CPU here the max then costs about 0.7 of a pass from memory).
+    max, in x's dtype. On CPU in one read (``compiled_pooling``) where it applies; otherwise
+    chunk by chunk of channels, so the max reads what the sum just brought into cache (on the
+    2-core CPU here the max then still costs about 0.7 of a pass from memory).
     (``mean`` is this sum over H * W.)"""
     n, c, h, w = x.shape
+    pooled = sum_max_hw(x)  # x's dtype is dtype here: float32 or float64
+    if pooled is not None:
+        return pooled[0].div_(h * w), pooled[1]
     sums = x.new_empty((n, c), dtype=dtype)
     peaks = x.new_empty((n, c))
     for part in channel_chunks(x, dtype):
@@ -193,7 +198,7 @@ class CGDFunction(torch.autograd.Function):
             check_inplace_is_safe(x)
         dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
         c = x.shape[1]
-        # one pass (per chunk, max from cache); the max positions are found in backward
+        # the max positions are found in backward
         a, peak = pool_hw(x, dtype)
         m = peak.to(dtype)
         param_dtype = w0.dtype

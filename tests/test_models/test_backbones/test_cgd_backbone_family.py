@@ -186,8 +186,10 @@ def test_trace_and_onnx_export_run_the_hooks():
     with torch.no_grad():
         traced = torch.jit.trace(model, (x, ))
         expected = model(other)
+        # the traced graph pools with torch.mean/amax, eager on CPU with the one-read op: float32
+        # sums that differ in the last bit, amplified ~100x by 16 perturbed blocks
         for got, ref in zip(traced(other), expected, strict=True):
-            torch.testing.assert_close(got, ref)
+            torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5 * ref.abs().max())
         buffer = io.BytesIO()
         torch.onnx.export(model, (x, ), buffer, dynamo=False, input_names=['x'])
     outs = ort.InferenceSession(buffer.getvalue(), providers=['CPUExecutionProvider']).run(

@@ -55,14 +55,31 @@ def test_fused_gradcheck_in_float64():
     assert torch.autograd.gradcheck(lambda x, *ps: CGDFunction.apply(x, False, *ps), (x, *params))
 
 
-def test_training_forward_uses_the_fused_path_and_inference_the_plain_one(monkeypatch):
+def test_training_forward_is_fused_and_only_tracing_uses_the_plain_path(monkeypatch):
     layer, x = randomized(4), torch.randn(1, 4, 3, 3)
     calls = []
+    fused = CGDFunction.apply
+    monkeypatch.setattr(CGDFunction, 'apply', lambda *a: calls.append('fused') or fused(*a))
     monkeypatch.setattr(CGD, 'forward_plain', lambda self, t: calls.append('plain') or t)
     layer(x)
     with torch.no_grad():
         layer(x)
-    assert calls == ['plain']
+    torch.jit.trace(layer, x, check_trace=False)
+    assert calls == ['fused', 'plain']
+
+
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+@pytest.mark.parametrize('inplace', [False, True])
+def test_inference_matches_the_plain_path(layout, inplace):
+    """Under no_grad CGD pools with ``pool_hw`` (one read on CPU), not ``forward_plain``."""
+    layer = randomized(6, dtype=torch.float64)
+    layer.inplace = inplace
+    x = LAYOUTS[layout](torch.randn(2, 6, 9, 13, dtype=torch.float64) * 2)
+    with torch.no_grad():
+        expected = layer.forward_plain(x.clone())
+        got = layer(x)
+    assert_agree(got, expected, tol=1e-12)
+    assert (got.data_ptr() == x.data_ptr()) == inplace
 
 
 def big_saved_tensors(fn):
@@ -179,12 +196,14 @@ def test_first_argmax_is_torch_argmax(shape, values, layout):
 @pytest.mark.parametrize('channels_per_chunk', [1, 3])
 def test_reductions_in_chunks_of_channels_match_the_plain_path(monkeypatch, inplace,
                                                                 channels_per_chunk):
-    """On CPU, activations larger than CHUNK_BYTES are reduced chunk by chunk of channels: chunk
+    """On CPU, activations larger than CHUNK_BYTES are reduced chunk by chunk of channels (the
+    forward's pooling too where the compiled op does not apply): chunk
     edges, a last partial chunk (8 = 3 + 3 + 2) and both kept forms give the plain path's values
     and gradients, in float64 to 1e-12."""
     from mmdet_cgd.models.layers import cgd_function
     n, c, h, w = 2, 8, 40, 130  # 5200 positions: first_argmax works in blocks
     monkeypatch.setattr(cgd_function, 'CHUNK_BYTES', channels_per_chunk * n * h * w * 8)
+    monkeypatch.setattr(cgd_function, 'sum_max_hw', lambda x: None)  # not the one-read op
     assert len(cgd_function.channel_chunks(torch.empty(n, c, h, w, dtype=torch.float64),
                                            torch.float64)) == -(-c // channels_per_chunk)
     layer = randomized(c, dtype=torch.float64)

@@ -74,17 +74,23 @@ def test_cgd_at_after_conv3_of_mmdet_resnet_trains():
 
     torch.manual_seed(0)
     net = ResNet(50, plugins=[dict(cfg=dict(type='CGD'), position='after_conv3')]).double()
-    x = torch.randn(1, 3, 64, 64, dtype=torch.float64)
-    sum(o.sum() for o in net(x)).backward()
+    # two samples and random loss weights: after a training-mode BN, one sample's channel means
+    # are 0 and a plain sum's gradient mostly cancels; what would be left of w0's gradient
+    # (~1e-16) is rounding, which differs between two ways of summing
+    x = torch.randn(2, 3, 64, 64, dtype=torch.float64)
+    weights = [torch.randn(o.shape, dtype=torch.float64) for o in net(x)]
+    net.zero_grad()
+    sum((o * w).sum() for o, w in zip(net(x), weights)).backward()
     fused = {n: p.grad.clone() for n, p in net.named_parameters() if 'cgd' in n}
     net.zero_grad()
     plugins = [m for m in net.modules() if isinstance(m, CGD)]
     for m in plugins:
         m.forward = m.forward_plain  # autograd-only reference path
-    sum(o.sum() for o in net(x)).backward()
+    sum((o * w).sum() for o, w in zip(net(x), weights)).backward()
     assert fused and all(torch.isfinite(g).all() for g in fused.values())
     for name, g in fused.items():
         expected = net.get_parameter(name).grad
+        assert expected.abs().max() > 1e-9, name  # a gradient, not rounding
         assert (g - expected).abs().max() <= 1e-6 * expected.abs().max(), name
 
 
