@@ -217,6 +217,14 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
     assert len(raw['models'][0]['variants']['plain']['peak_bytes']) == 1
     assert cv2.imread(str(tmp_path / 'doc' / 'images' / 'bench.png')) is not None
 
+    assert len(raw['layer']['processes']) == 2
+    # the layer's 2 processes spread over the run: before the first model, then between them
+    lines = proc.stdout.splitlines()
+    layer = [i for i, line in enumerate(lines) if 'CGD alone' in line]
+    first = next(i for i, line in enumerate(lines) if 'backbone 1x3x64x96' in line)
+    headline = next(i for i, line in enumerate(lines) if 'backbone 1x3x64x64' in line)
+    assert len(layer) == 2 and layer[0] < first < layer[1] < headline, lines
+
     # progress and tables only: no per-parameter init log from mmengine
     assert 'init' not in proc.stdout.lower() and 'init' not in proc.stderr.lower()
     assert len(proc.stdout.splitlines()) < 100
@@ -225,6 +233,12 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
 @pytest.fixture(scope='module')
 def tool():
     return runpy.run_path(str(REPO / BENCHMARK))  # its functions, without running main()
+
+
+def test_layer_processes_spread_evenly_over_the_slots(tool):
+    spread = tool['spread']
+    assert spread(6, 3) == [2, 2, 2] and spread(5, 3) == [2, 2, 1]
+    assert spread(1, 3) == [1, 0, 0] and spread(0, 2) == [0, 0]
 
 
 @pytest.mark.parametrize('args, message', [

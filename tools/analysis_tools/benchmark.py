@@ -15,6 +15,8 @@ Writes the markdown, the chart and the raw samples (benchmark.json).
 """
 import argparse
 import datetime
+import functools
+import itertools
 import json
 import os
 import platform
@@ -22,6 +24,7 @@ import shlex
 import sys
 import time
 from pathlib import Path
+from typing import List
 
 import torch
 
@@ -118,6 +121,11 @@ def machine(device: str) -> str:
     return f'CPU {name}, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads'
 
 
+def spread(total: int, slots: int) -> List[int]:
+    """``total`` split over ``slots`` as evenly as possible, the larger shares first."""
+    return [total // slots + (i < total % slots) for i in range(slots)]
+
+
 def load() -> str:
     return '/'.join(f'{x:.2f}' for x in os.getloadavg())
 
@@ -128,22 +136,30 @@ def run(args) -> str:
     if os.getloadavg()[0] >= 1:
         print(f'[benchmark] warning: load average {load_start} before starting: other processes '
               'compete for the cores, expect wider intervals')
-    per_process = times = layer_ratios = None
-    if args.layer_processes:
-        print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: {args.layer_processes} '
-              f'fresh processes x {args.layer_rounds} rounds against its bounds')
-        per_process = layer_timings_in_fresh_processes(
-            args.layer_shape, args.layer_processes, args.layer_rounds, args.warmup, args.device)
-        times, layer_ratios = pooled(per_process), process_median_ratios(per_process)
     flops_size = tuple(args.flops_size) if all(args.flops_size) else None
-    results = [measure_model(m, args.variants, tuple(args.size), args.batch, args.rounds,
-                             args.warmup, args.memory_runs, args.device, flops_size)
-               for m in args.models]
+    stages = [functools.partial(measure_model, m, args.variants, tuple(args.size), args.batch,
+                                args.rounds, args.warmup, args.memory_runs, args.device,
+                                flops_size) for m in args.models]
     if args.headline_rounds:
-        results.append(measure_model('backbone', args.headline_variants,
-                                     tuple(args.headline_size), args.headline_batch,
-                                     args.headline_rounds, args.warmup,
-                                     args.headline_memory_runs, args.device))
+        stages.append(functools.partial(
+            measure_model, 'backbone', args.headline_variants, tuple(args.headline_size),
+            args.headline_batch, args.headline_rounds, args.warmup,
+            args.headline_memory_runs, args.device))
+    # the layer's processes before, between and after the models: its samples span the run
+    layer_slots = spread(args.layer_processes, len(stages) + 1)
+    per_process, results = [], []
+    for stage, processes in itertools.zip_longest(stages, layer_slots):
+        if processes:
+            print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: {processes} fresh '
+                  f'process(es) x {args.layer_rounds} rounds against its bounds '
+                  f'({len(per_process) + processes}/{args.layer_processes})')
+            per_process += layer_timings_in_fresh_processes(
+                args.layer_shape, processes, args.layer_rounds, args.warmup, args.device)
+        if stage:
+            results.append(stage())
+    times = layer_ratios = None
+    if per_process:
+        times, layer_ratios = pooled(per_process), process_median_ratios(per_process)
     run_line = (f'Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - t0) / 60:.1f} min; load '
                 f'average (1/5/15 min) {load_start} at the start, {load()} at the end.')
     markdown = render(args, results, times, layer_ratios, run_line)
@@ -153,7 +169,7 @@ def run(args) -> str:
     args.markdown.write_text(markdown)
     bar_chart(results, args.confidence, args.chart)
     raw = dict(command=command_line(), machine=machine(args.device), torch=torch.__version__,
-               models=results, layer=dict(shape=args.layer_shape, processes=per_process))
+               models=results, layer=dict(shape=args.layer_shape, processes=per_process or None))
     args.raw.write_text(json.dumps(raw, indent=1))
     return markdown
 
@@ -197,8 +213,9 @@ def render(args, results, times, layer_ratios, run_line: str) -> str:
                  'passes), read g and write a new gradient tensor once (a gradient is a fresh '
                  'tensor, so on CPU its first-touch page faults are part of the bound).', '',
                  coverage_note(args.layer_processes, 'processes', conf) + f' (the median of '
-                 f'each one\'s {args.layer_rounds} rounds is one sample); times are medians over '
-                 'all rounds.', '',
+                 f'each one\'s {args.layer_rounds} rounds is one sample; the processes run '
+                 'before, between and after the model measurements, so they span the run); '
+                 'times are medians over all rounds.', '',
                  layer_table(times, layer_ratios, conf)]
     chart_link = os.path.relpath(args.chart, args.markdown.parent)
     text += ['', f'![benchmark]({chart_link})']
