@@ -3,9 +3,9 @@
 
 PyTorch has no op that gives both from one pass; ``sum`` then ``amax`` read the activation
 twice, which held CGD's training forward at 1.41-1.51x of its memory-bandwidth bound on the
-2-core CPU here, against 1.15-1.16x with this op (README, Cost). Where the op is not built, or does not load (built for another torch),
-CGD uses the two PyTorch reductions, with one warning saying so: same values (the sum may differ
-in its last bits), slower.
+2-core CPU here, against 1.15-1.16x with this op (README, Cost). Where the op is not built, or
+does not load (built for another torch), CGD uses the two PyTorch reductions, with one warning
+saying so: same values (the sum may differ in its last bits), slower.
 """
 import functools
 import importlib
