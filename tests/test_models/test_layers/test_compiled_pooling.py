@@ -1,4 +1,5 @@
 """The compiled one-read pooling (torch.ops.mmdet_cgd.sum_max_hw) against torch's sum and amax."""
+import importlib.machinery
 import warnings
 
 import pytest
@@ -75,7 +76,8 @@ def test_the_op_refuses_what_it_does_not_handle(bad, message):
     torch.randn(2, 3, 4, 5).half(),
     torch.randn(2, 3, 4, 5).bfloat16(),
     torch.randn(2, 3, 0, 5),
-], ids=['channels_last', 'float16', 'bfloat16', 'empty'])
+    torch.randn(16, 64, 3, 5),  # under 16 positions torch's reductions are faster
+], ids=['channels_last', 'float16', 'bfloat16', 'empty', 'few_positions'])
 def test_pooling_falls_back_to_torch_where_the_op_does_not_apply(x):
     assert sum_max_hw(x) is None
 
@@ -105,19 +107,35 @@ def test_training_step_is_the_same_with_either_pooling(monkeypatch, dtype, inpla
         torch.testing.assert_close(got, expected, rtol=tol, atol=tol * expected.abs().max())
 
 
-def test_a_missing_build_warns_once_and_pools_with_torch(monkeypatch):
-    def not_built(name):
-        raise ImportError(f'No module named {name!r}')
-
-    monkeypatch.setattr(compiled_pooling.importlib, 'import_module', not_built)
+@pytest.mark.parametrize('library', [None, b'', b'not a shared library'],
+                         ids=['missing', 'empty', 'not_elf'])
+def test_a_missing_or_broken_build_warns_once_and_pools_with_torch(monkeypatch, tmp_path,
+                                                                  library):
+    """Only the package's own directory is searched (tmp_path here): an editable install's
+    finder would otherwise load another checkout's build, as it does for a clone sharing a venv."""
+    if library is not None:
+        (tmp_path / f'_ext{importlib.machinery.EXTENSION_SUFFIXES[0]}').write_bytes(library)
+    monkeypatch.setattr(compiled_pooling, 'PACKAGE_DIR', tmp_path)
     compiled_sum_max.cache_clear()
     try:
-        with pytest.warns(UserWarning, match='pip install --no-build-isolation'):
-            assert sum_max_hw(torch.randn(1, 2, 3, 4)) is None
+        with pytest.warns(UserWarning, match='pip install --no-build-isolation') as record:
+            assert sum_max_hw(torch.randn(1, 2, 3, 8)) is None
+        if library is None:
+            assert f'no mmdet_cgd/_ext*.so in {tmp_path}' in str(record[0].message)
         with warnings.catch_warnings():
             warnings.simplefilter('error')
-            assert sum_max_hw(torch.randn(1, 2, 3, 4)) is None  # no second warning
-        a, peak = cgd_function.pool_hw(torch.ones(1, 2, 3, 4), torch.float32)
+            assert sum_max_hw(torch.randn(1, 2, 3, 8)) is None  # no second warning
+        a, peak = cgd_function.pool_hw(torch.ones(1, 2, 3, 8), torch.float32)
         assert torch.equal(a, torch.ones(1, 2)) and torch.equal(peak, torch.ones(1, 2))
     finally:
         compiled_sum_max.cache_clear()
+
+
+def test_the_op_refuses_to_be_recorded_by_autograd():
+    """It has no derivative: a gradient through it would silently never reach x."""
+    x = torch.randn(2, 3, 4, 5, requires_grad=True)
+    with pytest.raises(RuntimeError, match='sum_max_hw has no gradient'):
+        torch.ops.mmdet_cgd.sum_max_hw(x)
+    with torch.no_grad():
+        sums, peaks = torch.ops.mmdet_cgd.sum_max_hw(x)
+    assert not sums.requires_grad and torch.equal(peaks, x.detach().amax((2, 3)))

@@ -8,7 +8,10 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <ATen/core/grad_mode.h>
 #include <ATen/ops/empty.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
 #include <Python.h>
 #include <torch/library.h>
 
@@ -102,11 +105,25 @@ std::tuple<at::Tensor, at::Tensor> sum_max_hw(const at::Tensor& x) {
   return {sums, peaks};
 }
 
+// The op has no derivative: where autograd would record it, refuse rather than return outputs
+// whose gradient silently never reaches x. (CGD calls it where autograd does not record.)
+std::tuple<at::Tensor, at::Tensor> sum_max_hw_autograd(const at::Tensor& x) {
+  TORCH_CHECK(!(at::GradMode::is_enabled() && x.requires_grad()),
+              "sum_max_hw has no gradient: call it under torch.no_grad() or on x.detach()");
+  c10::impl::ExcludeDispatchKeyGuard below_autograd(c10::autograd_dispatch_keyset);
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("mmdet_cgd::sum_max_hw", "")
+                             .typed<std::tuple<at::Tensor, at::Tensor>(const at::Tensor&)>();
+  return op.call(x);
+}
+
 }  // namespace
 
 TORCH_LIBRARY(mmdet_cgd, m) { m.def("sum_max_hw(Tensor x) -> (Tensor, Tensor)"); }
 
 TORCH_LIBRARY_IMPL(mmdet_cgd, CPU, m) { m.impl("sum_max_hw", &sum_max_hw); }
+
+TORCH_LIBRARY_IMPL(mmdet_cgd, Autograd, m) { m.impl("sum_max_hw", &sum_max_hw_autograd); }
 
 // `import mmdet_cgd._ext` loads the library, which registers the op above.
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_ext", nullptr, -1, nullptr};
