@@ -1,9 +1,9 @@
 """CGD for training, fused: few passes over the activation and nothing extra kept for backward.
 
-The plain path (``CGD.forward`` under ``no_grad``, and the reference in the tests) lets autograd
-record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x`` and builds several
-activation-sized temporaries. Here the forward reads ``x`` once for both poolings (on CPU;
-twice elsewhere, see ``pool_hw``) and scales it once; backward keeps one
+The plain path (``CGD.forward_plain``: scripting, tracing, export, and the reference in the
+tests) lets autograd record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x``
+and builds several activation-sized temporaries. Here the forward reads ``x`` once for both
+poolings (on CPU; twice elsewhere, see ``pool_hw``) and scales it once; backward keeps one
 activation-sized tensor and (B, C) vectors, and finds each channel's max position itself
 (``max_positions``), as the forward's ``torch.max(dim)`` would cost several times an ``amax``
 on CPU. Through y = x * (1 + att):
