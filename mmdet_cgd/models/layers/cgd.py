@@ -108,10 +108,7 @@ class CGD(nn.Module):
         """``x * (1 + att)`` given the (N, C) spatial mean and max of ``x`` (in float32 or
         float64); in place under ``inplace`` where autograd does not record."""
         dtype = mean.dtype
-        w0, w1, w2, b0, b1, b2 = [
-            p.to(dtype).view(1, -1)
-            for p in [self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2]
-        ]
+        w0, w1, w2, b0, b1, b2 = [p.to(dtype).view(1, -1) for p in self.parameters_in_order()]
         att = attention_terms(mean, peak, w0, w1, w2, b0, b1, b2)[-1]
         scale = (1 + att).to(x.dtype)[:, :, None, None]
         if self.inplace and not torch.is_grad_enabled():

@@ -3,8 +3,8 @@
 //
 // PyTorch has no op that gives both from one pass: sum then amax read the activation twice,
 // and on a CPU the second read costs nearly as much as the first, even chunked from cache.
-// Sums: float32 lanes within blocks of kBlock elements, blocks added in double, returned in
-// x's dtype (float or double); peaks: exact, NaN wherever the row holds a NaN (as torch.amax).
+// Sums: lanes of x's dtype within blocks of kBlock elements, blocks added in double, returned
+// in x's dtype (float or double); peaks: exact, NaN wherever the row holds a NaN (as torch.amax).
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/core/Tensor.h>
