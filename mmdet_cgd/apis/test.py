@@ -23,6 +23,7 @@ from .cli import (
     load_tool_config,
     parse_tool_args,
 )
+from .cpu_distributed import end_distributed
 
 
 def parse_args(argv=None):
@@ -61,7 +62,9 @@ def main(argv=None):
         check_checkpoint_for_runner(runner, cfg.load_from)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    return runner.test()
+    metrics = runner.test()
+    end_distributed()
+    return metrics
 
 
 def read_test_metrics(work_dir) -> Dict[str, float]:

@@ -20,6 +20,7 @@ from .cli import (
     load_tool_config,
     parse_tool_args,
 )
+from .cpu_distributed import end_distributed
 
 
 def parse_args(argv=None):
@@ -77,6 +78,7 @@ def main(argv=None):
     # before the first step
     with exit_on_user_error(errors=(CheckpointError, CGDConfigError)):
         runner.train()
+    end_distributed()
 
 
 if __name__ == '__main__':

@@ -92,3 +92,18 @@ def test_two_process_gloo_run_trains_and_evaluates(tiny_coco, tmp_path):
     run(['bash', 'tools/dist_test.sh', DEMO_CONFIG, tmp_path / 'iter_2.pth', 2,
          '--work-dir', tmp_path / 'test', *tiny_run_options(tiny_coco)], env=env)
     assert 'coco/bbox_mAP' in read_test_metrics(tmp_path / 'test')
+
+
+def test_end_distributed_destroys_the_process_group(tmp_path):
+    """Our train/test tools destroy the group when the run is over: left to interpreter exit, a
+    gloo group can abort the process (SIGABRT) and fail a finished job."""
+    import torch.distributed as dist
+
+    from mmdet_cgd.apis.cpu_distributed import end_distributed
+
+    dist.init_process_group('gloo', init_method=f'file://{tmp_path}/group', rank=0,
+                            world_size=1)
+    assert dist.is_initialized()
+    end_distributed()
+    assert not dist.is_initialized()
+    end_distributed()  # nothing to destroy: no error
