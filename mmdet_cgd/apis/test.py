@@ -63,6 +63,7 @@ def main(argv=None):
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     metrics = runner.test()
+    del runner  # its DDP wrapper holds the process group
     end_distributed()
     return metrics
 

@@ -78,6 +78,7 @@ def main(argv=None):
     # before the first step
     with exit_on_user_error(errors=(CheckpointError, CGDConfigError)):
         runner.train()
+    del runner  # its DDP wrapper holds the process group
     end_distributed()
 
 
