@@ -1,4 +1,4 @@
-"""Builds the package's one compiled op (CGD's CPU pooling, ``mmdet_cgd/models/layers/csrc``)
+"""Builds the package's one compiled op (CGD's CPU pooling, ``mmdet_cgd/ops/csrc``)
 where torch can be imported at build time: ``pip install --no-build-isolation -e .``.
 Without torch there (pip's default build isolation), or with ``MMDET_CGD_WITH_OPS=0``, the
 package installs without it and CGD pools with two PyTorch reductions instead (the same values
@@ -22,8 +22,8 @@ elif BuildExtension is None:
     setup()
 else:
     openmp = ['-fopenmp'] if sys.platform.startswith('linux') else []  # at::parallel_for
-    setup(ext_modules=[CppExtension('mmdet_cgd._ext',
-                                    ['mmdet_cgd/models/layers/csrc/sum_max_hw.cpp'],
+    setup(ext_modules=[CppExtension('mmdet_cgd.ops._ext',
+                                    ['mmdet_cgd/ops/csrc/sum_max_hw.cpp'],
                                     extra_compile_args=['-O3', '-g0', *openmp],
                                     extra_link_args=openmp)],
           cmdclass={'build_ext': BuildExtension})

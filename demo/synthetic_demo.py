@@ -17,8 +17,9 @@ from typing import Dict, Sequence
 
 import cv2
 
-from mmdet_cgd.apis import load_detector, read_test_metrics
-from mmdet_cgd.datasets import SyntheticSpec, data_root_options, write_dataset
+from mmdet_cgd.apis import load_detector
+from mmdet_cgd.cli.test import read_test_metrics
+from mmdet_cgd.testing import SyntheticSpec, data_root_options, write_dataset
 from mmdet_cgd.visualization import heatmap_grid, plot_training_curves, prediction_grid, save_image
 
 # short name (work dir, heatmap row) -> (table name, config)
@@ -50,7 +51,7 @@ def parse_args():
 def run_tool(command: str, *args, options: Sequence[str] = ()) -> float:
     """Run our ``train`` or ``test`` command in a fresh Python process, output streamed; returns
     its wall time (s)."""
-    cmd = [sys.executable, '-m', f'mmdet_cgd.apis.{command}', *map(str, args)]
+    cmd = [sys.executable, '-m', f'mmdet_cgd.cli.{command}', *map(str, args)]
     if options:
         cmd += ['--cfg-options', *options]
     start = time.perf_counter()

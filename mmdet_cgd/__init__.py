@@ -7,18 +7,19 @@ arrays to torch's safe-load list so the Runner's checkpoints load with ``weights
 Nothing else changes:
 configs select what they want (``custom_imports=dict(imports=['mmdet_cgd'])``).
 """
+from .checkpoint import allow_mmengine_checkpoints
 from .engine import (
-                     AnnotationCheckHook,
-                     AtomicLocalBackend,
-                     ReproducibleIterBasedTrainLoop,
-                     WeightsOnlyCheckpointHook,
+    AnnotationCheckHook,
+    AtomicLocalBackend,
+    ReproducibleIterBasedTrainLoop,
+    WeightsOnlyCheckpointHook,
 )
 from .models import CGD, CGDResNet, CGDResNetV1d
 from .models.weight_init import StrictPretrainedInit
-from .utils import allow_mmengine_checkpoints
+from .version import __version__
 
 allow_mmengine_checkpoints()
 
-__version__ = '0.1.0'
 __all__ = ['CGD', 'AnnotationCheckHook', 'AtomicLocalBackend', 'CGDResNet', 'CGDResNetV1d',
-           'ReproducibleIterBasedTrainLoop', 'StrictPretrainedInit', 'WeightsOnlyCheckpointHook']
+           'ReproducibleIterBasedTrainLoop', 'StrictPretrainedInit', 'WeightsOnlyCheckpointHook',
+           '__version__']

@@ -3,7 +3,7 @@ import os
 import pytest
 import torch
 
-from mmdet_cgd.datasets import SyntheticSpec, write_dataset
+from mmdet_cgd.testing import SyntheticSpec, write_dataset
 
 
 def explicit_cgd(x, w0, w1, w2, b0, b1, b2):

@@ -4,7 +4,7 @@
                                           [--cfg-options k=v ...] [--launcher ...]
                                           [--trust-checkpoint]
 """
-from mmdet_cgd.apis.test import main
+from mmdet_cgd.cli.test import main
 
 if __name__ == '__main__':
     main()

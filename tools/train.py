@@ -4,7 +4,7 @@
                                  [--cfg-options k=v ...] [--launcher {none,pytorch,slurm,mpi}]
                                  [--trust-checkpoint]
 """
-from mmdet_cgd.apis.train import main
+from mmdet_cgd.cli.train import main
 
 if __name__ == '__main__':
     main()

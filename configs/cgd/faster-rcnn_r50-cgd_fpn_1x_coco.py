@@ -1,8 +1,10 @@
 # Paper reproduction: Faster R-CNN R50-FPN 1x with CGD in every bottleneck, placed as the authors
 # do (conv1 -> CGD -> norm1 -> ReLU), from a CGD-ResNet-50 ImageNet checkpoint.
 # 8 GPUs x 2 images, lr 0.02, 12 epochs, steps at 8 and 11: all from the mmdet base.
-_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::_base_/models/faster-rcnn_r50_fpn.py', 'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/cgd_runtime.py'
+]  # mmdet's faster-rcnn_r50_fpn_1x_coco.py, with our runtime
 
 model = dict(
     backbone=dict(
@@ -18,10 +20,3 @@ model = dict(
 
 # CGD weight decay 5e-5, the rest of the detector 1e-4 (base weight_decay=1e-4).
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}))
-
-# Checkpoints are written atomically (temp file + rename): a run killed mid-save keeps the last
-# one; they load with torch.load(weights_only=True) (log buffers saved without builtins.getattr).
-# In a distributed test, rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank).
-default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
-                     logger=dict(type='MainProcessLoggerHook'))
-custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]

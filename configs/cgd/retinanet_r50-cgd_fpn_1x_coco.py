@@ -1,6 +1,9 @@
 # RetinaNet R50-FPN 1x with CGD in the paper's placement, from a CGD-ResNet-50 ImageNet checkpoint.
-_base_ = 'mmdet::retinanet/retinanet_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::_base_/datasets/coco_detection.py',
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/cgd_runtime.py',
+    'mmdet::retinanet/retinanet_tta.py'
+]  # mmdet's retinanet_r50_fpn_1x_coco.py, with our runtime
 
 model = dict(
     backbone=dict(
@@ -15,11 +18,7 @@ model = dict(
                       checkpoint='checkpoints/cgd-resnet50_imagenet.pth')))
 
 # CGD weight decay 5e-5, the rest of the detector 1e-4 (base weight_decay=1e-4).
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}))
-
-# Checkpoints are written atomically (temp file + rename): a run killed mid-save keeps the last
-# one; they load with torch.load(weights_only=True) (log buffers saved without builtins.getattr).
-# In a distributed test, rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank).
-default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
-                     logger=dict(type='MainProcessLoggerHook'))
-custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]
+# lr 0.01 as in mmdet's RetinaNet config
+optim_wrapper = dict(
+    optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
+    paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}))

@@ -2,8 +2,10 @@
 # block, trained from scratch) on the embedded synthetic dataset
 # (tools/misc/make_synthetic_coco.py).
 # Sized to train and evaluate in minutes on 2 CPU cores; not a COCO recipe.
-_base_ = 'mmdet::mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'
-custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
+_base_ = [
+    'mmdet::_base_/models/mask-rcnn_r50_fpn.py', 'mmdet::_base_/datasets/coco_instance.py',
+    'mmdet::_base_/schedules/schedule_1x.py', '../_base_/cgd_runtime.py'
+]  # mmdet's mask-rcnn_r50_fpn_1x_coco.py, with our runtime
 
 data_root = 'data/synthetic/'
 metainfo = dict(
@@ -84,13 +86,9 @@ param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=100),
     dict(type='CosineAnnealingLR', by_epoch=False, begin=100, end=max_iters, eta_min=2e-5),
 ]
+# our runtime's hooks (atomic checkpoint writes, rank 0 writes the metrics json), at demo intervals
 default_hooks = dict(
-    # in a distributed test rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank)
-    logger=dict(type='MainProcessLoggerHook', interval=25),
-    # atomic writes (temp file + rename): a run killed mid-save keeps its last checkpoint
-    checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2,
-                    backend_args=dict(backend='atomic_local')))
-# checkpoints load with torch.load(weights_only=True): log buffers saved without builtins.getattr
-custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]
+    logger=dict(interval=25),
+    checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)

@@ -5,7 +5,7 @@ from typing import Union
 from mmdet.apis import init_detector
 from mmengine.config import Config
 
-from mmdet_cgd.utils import check_fit, load_checkpoint_file, unwrap_state_dict
+from mmdet_cgd.checkpoint import check_fit, load_checkpoint_file, unwrap_state_dict
 
 
 def load_detector(config: Union[str, Config], checkpoint: str, device: str = 'cpu'):

@@ -11,7 +11,7 @@ from typing import Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-from mmdet_cgd.utils.checkpoint import write_atomically
+from mmdet_cgd.utils import write_atomically
 
 BACKEND_NAME = 'atomic_local'
 

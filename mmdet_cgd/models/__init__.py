@@ -1,5 +1,7 @@
+from mmdet_cgd.utils.errors import CGDConfigError
+
 from .backbones import CGDRegNet, CGDRes2Net, CGDResNeSt, CGDResNet, CGDResNetV1d, CGDResNeXt
-from .layers import CGD, CGDConfigError
+from .layers import CGD
 from .weight_init import StrictPretrainedInit  # noqa: F401 (registers type='StrictPretrained')
 
 __all__ = ['CGD', 'CGDConfigError', 'CGDRegNet', 'CGDRes2Net', 'CGDResNeSt', 'CGDResNeXt',

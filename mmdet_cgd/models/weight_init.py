@@ -11,8 +11,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.model.weight_init import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 
-from mmdet_cgd.utils.checkpoint import load_checkpoint_file
-from mmdet_cgd.utils.state_dict_fit import check_fit, select_weights, unwrap_state_dict
+from mmdet_cgd.checkpoint import check_fit, load_checkpoint_file, select_weights, unwrap_state_dict
 
 
 def _init_children_first(module) -> None:

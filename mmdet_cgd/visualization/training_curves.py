@@ -3,10 +3,7 @@ import json
 from pathlib import Path
 from typing import Dict, List
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.figure import Figure
 
 
 def read_scalars(work_dir) -> List[dict]:
@@ -33,7 +30,8 @@ def curve_points(records: List[dict]):
 
 def plot_training_curves(runs: Dict[str, str], out_path) -> None:
     """``runs`` maps a label to a work dir; writes loss (left) and val AP (right) to a PNG."""
-    fig, (ax_loss, ax_ap) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))  # no pyplot: no global backend to select
+    ax_loss, ax_ap = fig.subplots(1, 2)
     for label, work_dir in runs.items():
         train, val = curve_points(read_scalars(work_dir))
         ax_loss.plot(*zip(*train), label=label)
@@ -48,4 +46,3 @@ def plot_training_curves(runs: Dict[str, str], out_path) -> None:
         ax.legend()
     fig.tight_layout()
     fig.savefig(out_path, dpi=100)
-    plt.close(fig)

@@ -1,6 +1,6 @@
 import torch
 
-from mmdet_cgd.utils import find_resume_checkpoint
+from mmdet_cgd.checkpoint import find_resume_checkpoint
 
 
 def save(path, value):

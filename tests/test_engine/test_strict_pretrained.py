@@ -9,8 +9,8 @@ from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
 from mmengine.config import Config
 
+from mmdet_cgd.checkpoint import CheckpointError, CheckpointMismatchError
 from mmdet_cgd.models import CGDResNet
-from mmdet_cgd.utils import CheckpointError, CheckpointMismatchError
 
 CONFIGS = Path(__file__).parents[2] / 'configs' / 'cgd'
 PAPER = CONFIGS / 'faster-rcnn_r50-cgd_fpn_1x_coco.py'

@@ -15,7 +15,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 from PIL import Image
 
-from mmdet_cgd.utils.checkpoint import load_checkpoint_file
+from mmdet_cgd.checkpoint import load_checkpoint_file
 
 REPO = Path(__file__).parents[2]
 IMAGENET_CONFIG = REPO / 'configs' / 'cgd_imagenet' / 'resnet50-cgd_8xb32_in1k.py'

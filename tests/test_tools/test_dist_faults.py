@@ -8,7 +8,7 @@ from pathlib import Path
 
 from tool_helpers import DEMO_CONFIG, REPO, free_port, tiny_run_options
 
-from mmdet_cgd.utils import find_resume_checkpoint, load_checkpoint_file
+from mmdet_cgd.checkpoint import find_resume_checkpoint, load_checkpoint_file
 
 BOUND_S = 120
 

@@ -99,7 +99,7 @@ import os, sys
 import torch, torch.distributed as dist
 from mmengine.dist import broadcast_object_list
 from mmengine.model import MMDistributedDataParallel
-from mmdet_cgd.apis.cpu_distributed import end_distributed
+from mmdet_cgd.cli.cpu_distributed import end_distributed
 
 torch.set_num_threads(1)
 def threads():

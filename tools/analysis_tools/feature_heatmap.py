@@ -10,7 +10,7 @@ import cv2
 
 import mmdet_cgd  # noqa: F401
 from mmdet_cgd.apis import load_detector
-from mmdet_cgd.apis.cli import exit_on_user_error
+from mmdet_cgd.cli.common import exit_on_user_error
 from mmdet_cgd.visualization import DEFAULT_LAYER, heatmap_grid, save_image
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')

@@ -7,7 +7,7 @@ import argparse
 import os
 import time
 
-from mmdet_cgd.datasets import COCO_TRAIN_IMAGES, write_coco_sized_annotations
+from mmdet_cgd.testing import COCO_TRAIN_IMAGES, write_coco_sized_annotations
 
 
 def main():

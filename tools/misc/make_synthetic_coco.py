@@ -5,7 +5,7 @@
 import argparse
 import time
 
-from mmdet_cgd.datasets import SyntheticSpec, write_dataset
+from mmdet_cgd.testing import SyntheticSpec, write_dataset
 
 
 def main():

@@ -6,7 +6,7 @@
 import argparse
 import sys
 
-from mmdet_cgd.models.backbones.convert_imagenet import convert_checkpoint
+from mmdet_cgd.checkpoint.convert_imagenet import convert_checkpoint
 
 
 def main():

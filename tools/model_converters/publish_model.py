@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 
-from mmdet_cgd.utils.checkpoint import (
+from mmdet_cgd.checkpoint import (
     CheckpointError,
     publish_checkpoint,
     trust_checkpoints_in_this_process,

@@ -6,7 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
-from mmdet_cgd.datasets.loaded_annotation_checks import check_loaded_annotations, leaf_datasets
+from mmdet_cgd.annotation_checks.loaded_annotations import check_loaded_annotations, leaf_datasets
 
 
 @HOOKS.register_module()

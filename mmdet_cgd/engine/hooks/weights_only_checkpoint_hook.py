@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import HistoryBuffer
 from mmengine.registry import HOOKS
 
-from mmdet_cgd.utils.checkpoint import LogBuffer
+from mmdet_cgd.checkpoint import LogBuffer
 
 
 @HOOKS.register_module()

@@ -8,8 +8,6 @@ from .cgd_resnet import (
     CGDResNetV1d,
     CGDResNeXt,
 )
-from .config_checks import check_backbone_plugins
-from .convert_imagenet import ConversionError, convert_checkpoint
 from .plugin_positions import (
     BASIC_BLOCK_POSITIONS,
     BEFORE_NORM1,
@@ -21,6 +19,5 @@ from .plugin_positions import (
 __all__ = [
     'BASIC_BLOCK_POSITIONS', 'BEFORE_NORM1', 'BOTTLENECK_POSITIONS', 'BeforeNorm1Hook',
     'BeforeNorm1Mixin', 'CGD_VARIANTS', 'CGDRegNet', 'CGDRes2Net', 'CGDResNeSt', 'CGDResNeXt',
-    'CGDResNet', 'CGDResNetV1d', 'ConversionError', 'STOCK_POSITIONS', 'block_plugin_names',
-    'check_backbone_plugins', 'check_plugin', 'convert_checkpoint'
+    'CGDResNet', 'CGDResNetV1d', 'STOCK_POSITIONS', 'block_plugin_names', 'check_plugin'
 ]

@@ -12,7 +12,8 @@ from typing import List, Optional
 from mmcv.cnn import build_plugin_layer
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
 
-from mmdet_cgd.models.layers import CGD, CGDConfigError
+from mmdet_cgd.models.layers import CGD
+from mmdet_cgd.utils.errors import CGDConfigError
 
 from .plugin_positions import (
     BASIC_BLOCK_POSITIONS,

@@ -8,7 +8,7 @@ exist only in Bottleneck-style blocks (mmdet's BasicBlock takes no plugins).
 """
 from typing import Optional, Sequence
 
-from mmdet_cgd.models.layers import CGDConfigError
+from mmdet_cgd.utils.errors import CGDConfigError
 
 BEFORE_NORM1 = 'before_norm1'
 STOCK_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
@@ -46,10 +46,16 @@ def check_inplace(position: str, inplace: bool, where: str) -> None:
             'use inplace=False here')
 
 
+def type_name(kind) -> str:
+    """A cfg ``type`` (a name, a scoped name such as 'mmdet.ResNet', or the class) as its bare
+    class name: 'ResNet'."""
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
+    return name.split('.')[-1]
+
+
 def is_cgd_type(kind) -> bool:
     """Whether a plugin cfg's ``type`` names our CGD layer (a name, scoped name or the class)."""
-    name = kind if isinstance(kind, str) else getattr(kind, '__name__', '')
-    return name.split('.')[-1] == 'CGD'
+    return type_name(kind) == 'CGD'
 
 
 def plugins_in_stage(plugins: Sequence[dict], stage_idx: int) -> list:

@@ -6,7 +6,9 @@ The cascaded ("final") scheme, per sample, with a = avg_pool(X), m = max_pool(X)
     CGD(X) = X * (1 + att)
 
 Each C x C product times a C-vector collapses by associativity, (s a^T) w0 = s * (a . w0), so the
-attention costs O(C) per sample once the two poolings are done (``attention_terms``).
+attention costs O(C) per sample once the two poolings are done. The equations are written once,
+in ``mmdet_cgd.ops.attention_terms``; ``forward_plain`` below is the readable reference path,
+and training calls the fused ``mmdet_cgd.ops.CGDFunction``.
 """
 from typing import Optional
 
@@ -14,7 +16,7 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from .cgd_function import CGDFunction, attention_terms, pool_hw
+from mmdet_cgd.ops import cgd, scale_by_attention
 
 
 @MODELS.register_module()
@@ -41,9 +43,8 @@ class CGD(nn.Module):
     Parameters keep the authors' names and shapes (``w*``: C x 1, ``bias*``: 1 x C x 1 x 1), so
     their checkpoints load by name.
 
-    When autograd records, ``forward`` runs the fused ``CGDFunction`` (same values, leaner
-    backward); otherwise the same equations pooled by ``pool_hw``; when scripted, traced or
-    exported, the plain ``forward_plain``.
+    ``forward`` runs ``mmdet_cgd.ops.cgd`` (the fused ``CGDFunction`` when autograd records:
+    same values, leaner backward); when scripted, traced or exported, ``forward_plain``.
     """
 
     _abbr_ = 'cgd'
@@ -89,31 +90,14 @@ class CGD(nn.Module):
 
     @torch.jit.unused
     def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
-        """Fused (``CGDFunction``) when autograd records; otherwise the plain equations, pooled
-        by ``pool_hw`` (one read of ``x`` on CPU)."""
-        if torch.is_grad_enabled() and (
-                x.requires_grad or any(p.requires_grad for p in self.parameters_in_order())):
-            return CGDFunction.apply(x, self.inplace, *self.parameters_in_order())
-        dtype = torch.promote_types(x.dtype, torch.float32)
-        mean, peak = pool_hw(x, dtype)
-        return self.scaled(x, mean, peak.to(dtype))
+        return cgd(x, self.inplace, *self.parameters_in_order())
 
     def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
         """The equations as written, autograd doing the rest: the readable reference path."""
         # The small vectors are computed in at least float32, also for float16/bfloat16 inputs.
         dtype = torch.promote_types(x.dtype, torch.float32)
-        return self.scaled(x, x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype))
-
-    def scaled(self, x: torch.Tensor, mean: torch.Tensor, peak: torch.Tensor) -> torch.Tensor:
-        """``x * (1 + att)`` given the (N, C) spatial mean and max of ``x`` (in float32 or
-        float64); in place under ``inplace`` where autograd does not record."""
-        dtype = mean.dtype
-        w0, w1, w2, b0, b1, b2 = [p.to(dtype).view(1, -1) for p in self.parameters_in_order()]
-        att = attention_terms(mean, peak, w0, w1, w2, b0, b1, b2)[-1]
-        scale = (1 + att).to(x.dtype)[:, :, None, None]
-        if self.inplace and not torch.is_grad_enabled():
-            return x.mul_(scale)
-        return x * scale
+        mean, peak = x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype)
+        return scale_by_attention(x, mean, peak, self.parameters_in_order(), self.inplace)
 
     def parameters_in_order(self):
         """``w0, w1, w2, bias0, bias1, bias2``, the order ``attention_terms`` takes them in."""

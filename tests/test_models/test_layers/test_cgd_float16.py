@@ -65,8 +65,8 @@ def test_float16_gradients_are_finite_and_match_float32(inplace, param_dtype):
 def test_float16_training_keeps_no_activation_sized_float32_temporary(monkeypatch, inplace):
     """Only chunks of channels are upcast: nothing allocated in forward or backward is as large
     as a float32 copy of the activation (torch's CPU sum/scatter_add_ would make one)."""
-    from mmdet_cgd.models.layers import cgd_function
-    monkeypatch.setattr(cgd_function, 'CHUNK_BYTES', 8 * 2 * 100 * 152 * 4)  # 8 float32 channels
+    from mmdet_cgd.ops import pooling
+    monkeypatch.setattr(pooling, 'CHUNK_BYTES', 8 * 2 * 100 * 152 * 4)  # 8 float32 channels
     x, grad = loss_scaled_scene()
     layer = layer_with_biases(torch.float32)
     layer.inplace = inplace

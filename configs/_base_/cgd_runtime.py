@@ -1,0 +1,13 @@
+# mmdet's default runtime, with what every mmdet-cgd detection config selects:
+# - our modules registered (CGD, the CGD backbones, hooks, StrictPretrained, atomic_local);
+# - checkpoints written atomically (temp file + rename): a run killed mid-save keeps the last one;
+# - checkpoints that load with torch.load(weights_only=True) (log buffers saved without
+#   builtins.getattr);
+# - in a distributed test, rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank).
+# A config uses it in place of 'mmdet::_base_/default_runtime.py' in its list of bases.
+_base_ = 'mmdet::_base_/default_runtime.py'
+custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
+
+default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
+                     logger=dict(type='MainProcessLoggerHook'))
+custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]

@@ -1,0 +1,79 @@
+"""Checks of the annotations a detection dataset has already loaded (its ``data_list``).
+
+Run where mmdet has parsed the annotation file anyway, so they cost no second parse: every box
+against its image's size, the dataset not empty, and a bounded, evenly spread sample of image
+files present (the rest are opened, with their path in the error, when the pipeline reads them).
+"""
+from typing import Iterator, List
+
+import numpy as np
+from mmengine.fileio import exists
+
+MAX_LISTED = 10  # problems listed in one message; the rest are counted
+
+
+def leaf_datasets(dataset) -> List:
+    """The datasets inside wrappers (Repeat/ClassBalanced/MultiImageMix, Concat), or itself."""
+    if hasattr(dataset, 'datasets'):
+        return [leaf for inner in dataset.datasets for leaf in leaf_datasets(inner)]
+    if hasattr(dataset, 'dataset'):
+        return leaf_datasets(dataset.dataset)
+    return [dataset]
+
+
+def _data_infos(dataset) -> Iterator[dict]:
+    """Each image's info without copying: ``get_data_info`` deep-copies unserialized lists."""
+    if dataset.serialize_data:
+        return (dataset.get_data_info(i) for i in range(len(dataset)))
+    return iter(dataset.data_list)
+
+
+def _xywh(bbox) -> str:
+    """A loaded x1, y1, x2, y2 box written back as the COCO x, y, w, h of the file."""
+    x1, y1, x2, y2 = bbox
+    return '[' + ', '.join(f'{v:g}' for v in (x1, y1, x2 - x1, y2 - y1)) + ']'
+
+
+def box_inside_image(x1, y1, x2, y2, width, height, tolerance: float = 0.0) -> bool:
+    """Whether box (x1, y1, x2, y2) lies inside a ``width`` x ``height`` image, allowing
+    ``tolerance`` pixels past each edge."""
+    return (x1 >= -tolerance and y1 >= -tolerance and x2 <= width + tolerance
+            and y2 <= height + tolerance)
+
+
+def sample_indices(count: int, size: int) -> List[int]:
+    """``size`` indices spread evenly over ``range(count)``, first and last included."""
+    return sorted(set(np.linspace(0, count - 1, min(size, count)).round().astype(int).tolist()))
+
+
+def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: float = 1.0) -> str:
+    """Raise ``ValueError`` naming the file and image of each box outside its image (by more
+    than ``box_tolerance`` pixels) and of each missing sampled image file; return a summary.
+
+    ``dataset`` is a loaded mmdet detection dataset (``CocoDataset`` and kin): its infos carry
+    ``width``, ``height``, ``img_path`` and ``instances`` with x1, y1, x2, y2 ``bbox``."""
+    dataset.full_init()
+    where = f'{dataset.ann_file!r} (images in {dataset.data_prefix.get("img", "")!r})'
+    if len(dataset) == 0:
+        raise ValueError(f'{where}: no images left to load: expected at least one (filter_cfg '
+                         f'drops images without annotations and small ones from training)')
+    sampled = set(sample_indices(len(dataset), image_sample))
+    problems, boxes, sampled_paths = [], 0, []
+    for index, info in enumerate(_data_infos(dataset)):
+        if index in sampled:
+            sampled_paths.append(info['img_path'])
+        width, height = info['width'], info['height']
+        for inst in info['instances']:
+            boxes += 1
+            if not box_inside_image(*inst['bbox'], width, height, box_tolerance):
+                problems.append(f"image {info['img_id']}: bbox {_xywh(inst['bbox'])} outside "
+                                f"its {width}x{height} image {info['img_path']}")
+    backend_args = getattr(dataset, 'backend_args', None)
+    problems += [f'missing file {path}' for path in sampled_paths
+                 if not exists(path, backend_args=backend_args)]
+    if problems:
+        more = len(problems) - MAX_LISTED
+        raise ValueError(f'{where}: ' + '; '.join(problems[:MAX_LISTED])
+                         + (f' (and {more} more)' if more > 0 else ''))
+    return (f'{where}: {len(dataset)} images, all {boxes} boxes inside their images; '
+            f'{len(sampled)} image files sampled, all present')

@@ -1,0 +1,131 @@
+"""What the train and test commands share: reading the config as mmdet's tools do, checking
+it and its checkpoints before anything trains or tests, and building the Runner (gloo on CPU)."""
+import argparse
+import contextlib
+import os
+import os.path as osp
+import sys
+from typing import Iterator, Sequence
+
+from mmengine.config import Config, DictAction
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from mmdet_cgd.annotation_checks import check_dataloader_data
+from mmdet_cgd.checkpoint import (
+    CheckpointError,
+    check_fit,
+    check_resumable,
+    load_checkpoint_file,
+    resolve_checkpoint,
+    trust_checkpoints_in_this_process,
+    trust_requested,
+    unwrap_state_dict,
+)
+from mmdet_cgd.checkpoint.loading import TRUST_ENV, URL_PREFIXES, ZOO_PREFIXES
+from mmdet_cgd.utils import config_dicts
+
+from .cpu_distributed import prepare_cpu_distributed
+from .plugin_checks import check_backbone_plugins
+
+PRETRAINED_TYPES = ('StrictPretrained', 'Pretrained')
+
+
+def parse_tool_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
+    """Add the options train and test share (mmdet's names), parse, and set ``LOCAL_RANK``."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config settings, key=value (e.g. train_cfg.max_iters=10, '
+                        'model.backbone.init_cfg.checkpoint=PATH)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--skip-data-check', action='store_true',
+                        help='do not check the COCO annotation files before starting')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='load checkpoints with objects outside the allow-list (full '
+                        f'unpickling: only for files you trust; same as {TRUST_ENV}=1)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_tool_config(args) -> Config:
+    """``args.config`` with ``--launcher``, ``--cfg-options`` and ``--work-dir`` applied."""
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(args.config))[0])
+    return cfg
+
+
+def _pretrained_inits(cfg) -> Iterator:
+    for where, node in config_dicts(cfg):
+        init = node.get('init_cfg')
+        for i, one in enumerate(init if isinstance(init, list) else [init]):
+            if isinstance(one, dict) and one.get('type') in PRETRAINED_TYPES:
+                yield f'{where}.init_cfg' + (f'[{i}]' if isinstance(init, list) else ''), one
+
+
+def check_pretrained_files(model_cfg) -> None:
+    """Raise for a pretrained-weights file the model's init will not find."""
+    for where, init in _pretrained_inits(model_cfg):
+        path = init.get('checkpoint')
+        if isinstance(path, str) and not path.startswith(URL_PREFIXES + ZOO_PREFIXES) \
+                and not osp.isfile(path):
+            raise CheckpointError(
+                f'pretrained weights not found: {where}.checkpoint={path!r} is not a file. '
+                f'Convert or download them there, or set --cfg-options {where}.checkpoint=PATH')
+
+
+def check_tool_config(cfg: Config, dataloaders: Sequence[str], check_data: bool = True,
+                      training: bool = False, trust: bool = False) -> None:
+    """Raise a clear ``ValueError``/``CheckpointError`` for an unreadable, unsafe or (to resume)
+    weights-only ``load_from``, a plugin mistake, a missing pretrained file or a broken COCO
+    file, before the Runner is built. A URL ``load_from`` is downloaded here and replaced by its
+    cached path, so the Runner reads it safely, not through mmengine's http loader."""
+    if trust or trust_requested():
+        trust_checkpoints_in_this_process()
+    if cfg.get('load_from'):
+        name = cfg.load_from
+        cfg.load_from = resolve_checkpoint(name)
+        checkpoint = load_checkpoint_file(cfg.load_from)  # refused or broken: stop right here
+        if cfg.get('resume'):
+            check_resumable(checkpoint, name)
+    check_backbone_plugins(cfg.model)
+    if training:
+        check_pretrained_files(cfg.model)
+    if check_data:
+        check_dataloader_data(cfg, dataloaders)
+        # what needs mmdet's parsed annotations is checked once they are loaded
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='AnnotationCheckHook')]
+
+
+def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
+    """Raise unless checkpoint ``name`` fits the Runner's model exactly, before the Runner loads
+    it with ``strict=False`` (which only logs a mismatch)."""
+    checkpoint = load_checkpoint_file(name)
+    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    source = f'checkpoint {name!r}'
+    check_fit(model.state_dict(), unwrap_state_dict(checkpoint, source), source=source,
+              hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
+              "(type='StrictPretrained', new_keys=[...]) instead")
+
+
+@contextlib.contextmanager
+def exit_on_user_error(errors=(ValueError, CheckpointError, FileNotFoundError)):
+    """A mistake in the command, config, data or checkpoint ends the tool with ``error: ...``
+    and a non-zero status instead of a traceback; ``errors``: what counts as one here."""
+    try:
+        yield
+    except errors as e:
+        sys.exit(f'error: {e}')
+
+
+def build_runner(cfg: Config) -> Runner:
+    prepare_cpu_distributed(cfg)
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -1,0 +1,80 @@
+"""Evaluate a checkpoint: mmdet's tools/test.py command line, plus CPU (gloo) distributed runs.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl] [--show-dir DIR]
+                                          [--cfg-options k=v ...] [--launcher ...]
+                                          [--trust-checkpoint]
+"""
+import argparse
+import json
+from pathlib import Path
+from typing import Dict
+
+from mmdet.engine.hooks.utils import trigger_visualization_hook
+from mmdet.evaluation import DumpDetResults
+from mmengine.config import Config
+
+from mmdet_cgd.utils.errors import CGDConfigError
+
+from .common import (
+    build_runner,
+    check_checkpoint_for_runner,
+    check_tool_config,
+    exit_on_user_error,
+    load_tool_config,
+    parse_tool_args,
+)
+from .cpu_distributed import end_distributed
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test (and evaluate) a detector')
+    parser.add_argument('config', help='test config file path')
+    parser.add_argument('checkpoint', help='checkpoint file or URL')
+    parser.add_argument('--work-dir', help='the dir to save the evaluation metrics')
+    parser.add_argument('--out', help='dump predictions to a .pkl file for offline evaluation')
+    parser.add_argument('--show', action='store_true', help='show prediction results')
+    parser.add_argument('--show-dir', help='save painted predictions under work_dir/<time>/DIR')
+    parser.add_argument('--wait-time', type=float, default=2, help='the interval of show (s)')
+    args = parse_tool_args(parser, argv)
+    if args.out is not None and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out must name a .pkl or .pickle file, got {args.out!r}')
+    return args
+
+
+def prepare_config(args) -> Config:
+    """The config the Runner gets, after every check that can fail with a clear message."""
+    cfg = load_tool_config(args)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        cfg = trigger_visualization_hook(cfg, args)
+    check_tool_config(cfg, ('test_dataloader', ), not args.skip_data_check,
+                      trust=args.trust_checkpoint)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with exit_on_user_error():
+        cfg = prepare_config(args)
+    with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
+        runner = build_runner(cfg)
+    with exit_on_user_error():
+        check_checkpoint_for_runner(runner, cfg.load_from)
+    if args.out is not None:
+        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+    metrics = runner.test()
+    del runner  # its DDP wrapper holds the process group
+    end_distributed()
+    return metrics
+
+
+def read_test_metrics(work_dir) -> Dict[str, float]:
+    """The metrics json that a test run writes under ``work_dir/<timestamp>/``."""
+    files = sorted(Path(work_dir).glob('*/*.json'))
+    if not files:
+        raise FileNotFoundError(f'no metrics json under {work_dir}')
+    return json.loads(files[-1].read_text())
+
+
+if __name__ == '__main__':
+    main()

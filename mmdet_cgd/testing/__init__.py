@@ -1,0 +1,14 @@
+"""Data generators for tests, the CPU demo and measurements: a small synthetic COCO dataset
+(images, boxes, masks) and an annotation file the size of COCO train2017."""
+from .coco_sized_annotations import COCO_TRAIN_IMAGES, write_coco_sized_annotations
+from .synthetic_coco import (
+    CLASSES,
+    SyntheticSpec,
+    data_root_options,
+    generate_split,
+    validate_coco,
+    write_dataset,
+)
+
+__all__ = ['CLASSES', 'COCO_TRAIN_IMAGES', 'SyntheticSpec', 'data_root_options',
+           'generate_split', 'validate_coco', 'write_coco_sized_annotations', 'write_dataset']

@@ -1,0 +1,136 @@
+"""The converter on checkpoints built here in each of the authors' layouts."""
+import subprocess
+import sys
+from collections import OrderedDict
+
+import pytest
+import torch
+from mmdet.models.backbones import ResNet
+
+from mmdet_cgd.checkpoint import CheckpointError
+from mmdet_cgd.checkpoint.convert_imagenet import ConversionError, convert_checkpoint
+from mmdet_cgd.models import CGDResNet
+
+PAPER_CGD = [dict(cfg=dict(type='CGD'), position='before_norm1')]
+
+
+def authors_state_dict(depth=50, style='w', seed=0):
+    """A torchvision-named ResNet state dict with CGD under ``attention.`` and a classifier."""
+    torch.manual_seed(seed)
+    state = OrderedDict(ResNet(depth=depth).state_dict())
+    blocks = sorted({k.rsplit('.', 2)[0] for k in state if k.startswith('layer')
+                     and '.conv1.' in k})
+    for block in blocks:
+        c = state[f'{block}.conv1.weight'].shape[0]
+        for i in range(3):
+            if style == 'w':
+                state[f'{block}.attention.w{i}'] = torch.randn(c, 1)
+                state[f'{block}.attention.bias{i}'] = torch.randn(1, c, 1, 1)
+            else:
+                state[f'{block}.attention.squeeze{i}.0.weight'] = torch.randn(c, 1)
+                state[f'{block}.attention.squeeze{i}.0.bias'] = torch.randn(c, 1, 1)
+    feat = 2048 if depth >= 50 else 512
+    state['fc.weight'], state['fc.bias'] = torch.randn(1000, feat), torch.randn(1000)
+    return state
+
+
+@pytest.mark.parametrize('style', ['w', 'squeeze'])
+@pytest.mark.parametrize('wrap', ['plain', 'module', 'state_dict'])
+def test_converted_checkpoint_loads_with_no_missing_or_unexpected_keys(tmp_path, style, wrap):
+    state = authors_state_dict(style=style)
+    src_obj = state
+    if wrap == 'module':
+        src_obj = OrderedDict((f'module.{k}', v) for k, v in state.items())
+    elif wrap == 'state_dict':
+        src_obj = dict(state_dict=OrderedDict((f'module.{k}', v) for k, v in state.items()),
+                       epoch=90)
+    torch.save(src_obj, tmp_path / 'src.pth')
+    report = convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    assert report['depth'] == 50 and report['cgd'] == 16 * 6
+    assert report['dropped'] == ['fc.weight', 'fc.bias'] and report['unknown'] == []
+
+    converted = torch.load(tmp_path / 'dst.pth', weights_only=True)['state_dict']
+    model = CGDResNet(depth=50, plugins=PAPER_CGD)
+    result = model.load_state_dict(converted, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    # values land where they belong, in the authors' shapes
+    name = 'squeeze2.0.bias' if style == 'squeeze' else 'bias2'
+    torch.testing.assert_close(model.layer3[4].cgd.bias2.flatten(),
+                               state[f'layer3.4.attention.{name}'].flatten(), rtol=0, atol=0)
+    torch.testing.assert_close(model.layer1[0].conv1.weight, state['layer1.0.conv1.weight'])
+
+
+def test_the_backbone_loads_the_converted_file_through_init_cfg(tmp_path):
+    torch.save(authors_state_dict(depth=18), tmp_path / 'src.pth')
+    convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'r18.pth'))
+    model = CGDResNet(depth=18, plugins=PAPER_CGD,
+                      init_cfg=dict(type='Pretrained', checkpoint=str(tmp_path / 'r18.pth')))
+    model.init_weights()
+    expected = torch.load(tmp_path / 'r18.pth', weights_only=True)['state_dict']
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, expected[k]), k
+
+
+def test_never_overwrites_without_force(tmp_path):
+    torch.save(authors_state_dict(depth=18), tmp_path / 'src.pth')
+    (tmp_path / 'dst.pth').write_bytes(b'precious')
+    with pytest.raises(FileExistsError, match='--force'):
+        convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    assert (tmp_path / 'dst.pth').read_bytes() == b'precious'
+    convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'), force=True)
+    assert 'state_dict' in torch.load(tmp_path / 'dst.pth', weights_only=True)
+
+
+def test_unknown_keys_are_reported_and_fail_unless_skipped(tmp_path):
+    state = authors_state_dict(depth=18)
+    state['layer1.0.se.fc.weight'] = torch.zeros(4, 4)
+    torch.save(state, tmp_path / 'src.pth')
+    with pytest.raises(ConversionError, match=r"1 keys outside .*'layer1.0.se.fc.weight'"):
+        convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    assert not (tmp_path / 'dst.pth').exists()
+    report = convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'),
+                                skip_unknown=True)
+    assert report['unknown'] == ['layer1.0.se.fc.weight']
+
+
+@pytest.mark.parametrize('prefix', ['backbone.', ''])
+def test_a_checkpoint_already_in_our_key_names_needs_no_conversion(tmp_path, prefix):
+    """An mmpretrain classifier of configs/cgd_imagenet ('backbone.' keys) or a converted file."""
+    model = CGDResNet(depth=18, plugins=PAPER_CGD)
+    torch.save({f'{prefix}{k}': v for k, v in model.state_dict().items()}, tmp_path / 'src.pth')
+    with pytest.raises(ConversionError, match=r'needs no conversion; give it to a paper detection '
+                       r'config as --cfg-options model.backbone.init_cfg.checkpoint='):
+        convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    assert not (tmp_path / 'dst.pth').exists()
+
+
+def test_a_checkpoint_without_cgd_is_refused_with_the_missing_keys(tmp_path):
+    state = OrderedDict((k, v) for k, v in authors_state_dict(depth=18).items()
+                        if '.attention.' not in k)
+    torch.save(state, tmp_path / 'src.pth')
+    with pytest.raises(ConversionError, match=r'missing: \[.*cgd'):
+        convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+
+
+def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
+    torch.save(authors_state_dict(depth=18), tmp_path / 'src.pth')
+    data = (tmp_path / 'src.pth').read_bytes()
+    (tmp_path / 'truncated.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CheckpointError, match='truncated'):
+        convert_checkpoint(str(tmp_path / 'truncated.pth'), str(tmp_path / 'dst.pth'))
+    (tmp_path / 'notes.txt').write_text('not a checkpoint')
+    with pytest.raises(CheckpointError, match='not a readable PyTorch checkpoint'):
+        convert_checkpoint(str(tmp_path / 'notes.txt'), str(tmp_path / 'dst.pth'))
+    with pytest.raises(CheckpointError, match='not found'):
+        convert_checkpoint(str(tmp_path / 'missing.pth'), str(tmp_path / 'dst.pth'))
+    assert not (tmp_path / 'dst.pth').exists()
+
+
+def test_command_line_reports_and_exits_nonzero_on_error(tmp_path):
+    torch.save(authors_state_dict(depth=18), tmp_path / 'src.pth')
+    cmd = [sys.executable, 'tools/model_converters/convert_imagenet_checkpoint.py',
+           tmp_path / 'src.pth', tmp_path / 'dst.pth']
+    ok = subprocess.run(cmd, capture_output=True, text=True)
+    assert ok.returncode == 0 and 'ResNet-18' in ok.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True)
+    assert again.returncode != 0 and '--force' in again.stderr

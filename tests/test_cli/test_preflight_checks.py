@@ -1,0 +1,279 @@
+"""Mistakes in configs and datasets are errors that say what was expected, given, and where."""
+import json
+
+import pytest
+from mmengine.config import Config
+from tool_helpers import DEMO_CONFIG, python
+
+from mmdet_cgd.annotation_checks import check_coco_file, check_dataloader_data
+from mmdet_cgd.cli.plugin_checks import check_backbone_plugins
+
+CGD = dict(cfg=dict(type='CGD'), position='after_conv1')
+
+
+def model_with(backbone):
+    return dict(type='FasterRCNN', backbone=backbone)
+
+
+def test_cgd_on_a_stock_basic_block_resnet_points_to_the_variant():
+    with pytest.raises(ValueError, match=r"model.backbone: mmdet's ResNet-18 .* takes no plugins"
+                                         r".*type='CGDResNet'"):
+        check_backbone_plugins(model_with(dict(type='ResNet', depth=18, plugins=[CGD])))
+
+
+@pytest.mark.parametrize('position,hint', [('after_conv4', ''),
+                                           ('before_norm1', "needs type='CGDResNet'")])
+def test_unknown_position_on_a_stock_resnet(position, hint):
+    bad = dict(CGD, position=position)
+    with pytest.raises(ValueError, match=rf"model.backbone.plugins\[0\]: position must be one of "
+                                         rf".* got '{position}'.*{hint}"):
+        check_backbone_plugins(model_with(dict(type='ResNet', depth=50, plugins=[bad])))
+
+
+def test_valid_configs_pass():
+    check_backbone_plugins(model_with(dict(type='ResNet', depth=50, plugins=[CGD])))
+    check_backbone_plugins(model_with(dict(type='CGDResNet', depth=18, plugins=[
+        dict(cfg=dict(type='CGD'), position='before_norm1')])))
+
+
+@pytest.mark.parametrize('kind', ['Res2Net', 'mmdet.Res2Net'])
+def test_stock_res2net_with_plugins_points_to_cgdres2net(kind):
+    with pytest.raises(ValueError, match=r"model.backbone: mmdet's Res2Net builds plugins for "
+                                         r"planes channels .* use type='CGDRes2Net'"):
+        check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[CGD])))
+    check_backbone_plugins(model_with(dict(type=kind, depth=50)))
+
+
+@pytest.mark.parametrize('kind', ['ResNeXt', 'RegNet', 'ResNeSt'])
+def test_before_norm1_on_a_stock_backbone_names_our_variant(kind):
+    bad = dict(CGD, position='before_norm1')
+    with pytest.raises(ValueError, match=rf"position must be one of .* for {kind}, got "
+                                         rf"'before_norm1' \('before_norm1' needs "
+                                         rf"type='CGD{kind}'\)"):
+        check_backbone_plugins(model_with(dict(type=kind, plugins=[bad])))
+
+
+def test_inplace_cgd_at_a_stock_position_is_refused():
+    bad = dict(cfg=dict(type='CGD', inplace=True), position='after_conv3')
+    for kind in ('ResNet', 'CGDResNeXt'):
+        with pytest.raises(ValueError, match="inplace=True is for 'before_norm1' only"):
+            check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[bad])))
+
+
+def test_backbones_without_resnet_blocks_name_the_supported_ones():
+    supported = 'CGDResNet, CGDResNetV1d, CGDResNeXt, CGDRegNet, CGDResNeSt, CGDRes2Net'
+    with pytest.raises(ValueError, match=rf"model.backbone: no backbone 'CGDHRNet'; .* "
+                                         rf"served by {supported}"):
+        check_backbone_plugins(model_with(dict(type='CGDHRNet', extra={})))
+    paper = dict(cfg=dict(type='CGD'), position='before_norm1')
+    with pytest.raises(ValueError, match=rf"HRNet has no 'before_norm1' position.*{supported}"):
+        check_backbone_plugins(model_with(dict(type='HRNet', plugins=[paper])))
+    with pytest.raises(ValueError, match=r"\(CGDResNet\): position must be one of "
+                                         r"\('before_norm1',\), got 'after_conv1'"):
+        check_backbone_plugins(model_with(dict(type='CGDResNet', depth=34, plugins=[CGD])))
+    check_backbone_plugins(model_with(dict(type='CGDRegNet', arch='regnetx_3.2gf',
+                                           plugins=[paper, CGD])))
+
+
+def test_cgd_without_in_channels_says_how_to_build_it():
+    from mmengine.registry import MODELS
+
+    import mmdet_cgd  # noqa: F401
+    with pytest.raises(ValueError, match='in_channels must be a positive int .* got None'):
+        MODELS.build(dict(type='CGD'))
+
+
+def test_annotation_file_that_is_not_coco(tmp_path):
+    (tmp_path / 'a.json').write_text(json.dumps({'imgs': [], 'anns': []}))
+    with pytest.raises(ValueError, match=r"a.json' is not a COCO json: expected the keys "
+                                         r"\['images', 'annotations', 'categories'\], got "
+                                         r"\['anns', 'imgs'\]"):
+        check_coco_file(tmp_path / 'a.json', tmp_path)
+    (tmp_path / 'b.json').write_text('images: 1')
+    with pytest.raises(ValueError, match="b.json' is not a COCO json: it does not parse"):
+        check_coco_file(tmp_path / 'b.json', tmp_path)
+    (tmp_path / 'c.json').write_text('[{"images": []}]')
+    with pytest.raises(ValueError, match="c.json' is not a COCO json: expected the keys .*, "
+                                         "got a JSON array"):
+        check_coco_file(tmp_path / 'c.json', tmp_path)
+
+
+def test_truncated_annotation_file_and_missing_image_folder(tiny_coco, tmp_path):
+    text = (tiny_coco / 'annotations' / 'instances_val.json').read_text()
+    (tmp_path / 'cut.json').write_text(text[:len(text) // 2])
+    with pytest.raises(ValueError, match=r"cut.json' is not a COCO json: it does not parse as "
+                                         r"JSON \(.* still open at the end of the file"):
+        check_coco_file(tmp_path / 'cut.json', tiny_coco / 'val')
+    with pytest.raises(ValueError, match="image folder not found: expected the images of "
+                                         ".*instances_val.json' in '.*vall'"):
+        check_coco_file(tiny_coco / 'annotations' / 'instances_val.json', tiny_coco / 'vall')
+    check_coco_file(tiny_coco / 'annotations' / 'instances_val.json', tiny_coco / 'val')
+
+
+def test_missing_image_and_box_outside_its_image(tiny_coco, tmp_path):
+    """Caught by AnnotationCheckHook over what mmdet loaded, before the first iteration."""
+    import mmdet_cgd.engine.hooks  # noqa: F401  (registers AnnotationCheckHook)
+    coco = json.loads((tiny_coco / 'annotations' / 'instances_val.json').read_text())
+    coco['images'][0]['file_name'] = 'gone.png'
+    ann = coco['annotations'][-1]
+    ann['bbox'] = [100, 100, 60, 10]
+    path = tmp_path / 'bad.json'
+    path.write_text(json.dumps(coco))
+    runner = demo_runner(tiny_coco, tmp_path, custom_hooks=[dict(type='AnnotationCheckHook')],
+                         val_dataloader=dict(dataset=dict(ann_file=str(path))))
+    with pytest.raises(ValueError) as err:
+        runner.train()
+    msg = str(err.value)
+    assert "bad.json' (images in" in msg and 'missing file' in msg and 'gone.png' in msg
+    assert f"image {ann['image_id']}: bbox [100, 100, 60, 10] outside its 128x128 image" in msg
+    assert runner.iter == 0
+
+
+def test_the_train_tool_reports_them_before_building(tiny_coco, tmp_path):
+    (tmp_path / 'notcoco.json').write_text('[]')
+    proc = python('tools/train.py', DEMO_CONFIG, '--work-dir', tmp_path, '--cfg-options',
+                  f'train_dataloader.dataset.data_root={tiny_coco}/',
+                  f'train_dataloader.dataset.ann_file={tmp_path}/notcoco.json', check=False)
+    assert proc.returncode != 0
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
+    assert 'is not a COCO json: expected the keys' in proc.stderr
+    # the demo's ResNet-18 with CGD, switched to mmdet's stock ResNet
+    proc = python('tools/train.py', DEMO_CONFIG, '--work-dir', tmp_path, '--cfg-options',
+                  'model.backbone.type=ResNet', check=False)
+    assert "ResNet-18 (BasicBlock) takes no plugins, got 1; use type='CGDResNet'" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
+
+
+def test_dataloader_check_follows_dataset_wrappers(tiny_coco, tmp_path):
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(
+        type='RepeatDataset', times=2, dataset=dict(
+            type='CocoDataset', data_root=str(tiny_coco), ann_file='annotations/missing.json',
+            data_prefix=dict(img='train/'))))))
+    with pytest.raises(ValueError, match='annotation file not found'):
+        check_dataloader_data(cfg)
+    concat = Config(dict(test_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
+        dict(type='CocoDataset', data_root=str(tiny_coco),
+             ann_file='annotations/instances_val.json', data_prefix=dict(img='val/')),
+        dict(type='CocoDataset', ann_file=str(tmp_path / 'other.json'))]))))
+    with pytest.raises(ValueError, match="other.json'$"):
+        check_dataloader_data(concat, ['test_dataloader'])
+
+
+@pytest.mark.parametrize('launcher,variable', [('pytorch', 'RANK'), ('slurm', 'SLURM_PROCID'),
+                                               ('mpi', 'OMPI_COMM_WORLD_RANK')])
+def test_dataloader_check_runs_on_the_jobs_rank_0_only(tmp_path, monkeypatch, launcher,
+                                                        variable):
+    cfg = Config(dict(launcher=launcher, train_dataloader=dict(dataset=dict(
+        type='CocoDataset', ann_file=str(tmp_path / 'missing.json')))))
+    monkeypatch.setenv(variable, '3')
+    check_dataloader_data(cfg)  # rank 3 of the job: rank 0 checks for everyone
+    monkeypatch.setenv(variable, '0')
+    with pytest.raises(ValueError, match='annotation file not found'):
+        check_dataloader_data(cfg)
+    cfg.launcher = 'none'  # a single process checks, whatever the environment says
+    monkeypatch.setenv(variable, '3')
+    with pytest.raises(ValueError, match='annotation file not found'):
+        check_dataloader_data(cfg)
+
+
+def demo_runner(data_root, work_dir, **overrides):
+    """The CPU demo's Runner on ``data_root``, single-process loading, with ``overrides``."""
+    from mmengine.config import DictAction
+    from mmengine.runner import Runner
+    from tool_helpers import FAST_LOADING, data_root_options
+    cfg = Config.fromfile(DEMO_CONFIG)
+    options = (o.split('=', 1) for o in (*data_root_options(data_root), *FAST_LOADING))
+    cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in options})
+    cfg.merge_from_dict(overrides)
+    cfg.work_dir = str(work_dir)
+    return Runner.from_cfg(cfg)
+
+
+def val_datasets(tiny_coco, tmp_path):
+    """(clean, with a missing image file) CocoDatasets of the tiny val split."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmdet')
+    from mmdet.datasets import CocoDataset
+    coco = json.loads((tiny_coco / 'annotations' / 'instances_val.json').read_text())
+    coco['images'][-1]['file_name'] = 'gone.png'
+    (tmp_path / 'bad.json').write_text(json.dumps(coco))
+    return [CocoDataset(data_root=str(tiny_coco), ann_file=ann, data_prefix=dict(img='val/'),
+                        pipeline=[])
+            for ann in ('annotations/instances_val.json', str(tmp_path / 'bad.json'))]
+
+
+def test_hook_checks_each_dataset_once_and_test_data_before_testing(tiny_coco, tmp_path,
+                                                                    monkeypatch):
+    from types import SimpleNamespace
+
+    from mmdet_cgd.engine.hooks import AnnotationCheckHook, annotation_check_hook
+    good, bad = val_datasets(tiny_coco, tmp_path)
+    checked = []
+    check = annotation_check_hook.check_loaded_annotations
+    monkeypatch.setattr(annotation_check_hook, 'check_loaded_annotations',
+                        lambda ds, *a: checked.append(ds) or check(ds, *a))
+    loaders = dict(train_dataloader=SimpleNamespace(dataset=good),
+                   val_dataloader=SimpleNamespace(dataset=good), val_loop=object(),
+                   test_dataloader=SimpleNamespace(dataset=bad))
+    runner = SimpleNamespace(**loaders)
+    hook = AnnotationCheckHook()
+    hook.before_train(runner)
+    hook.before_val(runner)  # validation repeats during training: checked once, before it
+    assert checked == [good]
+    with pytest.raises(ValueError, match="bad.json' .*missing file .*gone.png"):
+        hook.before_test(runner)
+    with pytest.raises(ValueError, match='image_sample must be a positive int, got 0'):
+        AnnotationCheckHook(image_sample=0)
+
+
+def check_on_rank(rank, port, datasets, results):
+    """One process of a 2-process gloo job running the hook's check; reports what it raised."""
+    import torch.distributed as dist
+
+    from mmdet_cgd.engine.hooks import AnnotationCheckHook
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
+                            world_size=2)
+    try:
+        AnnotationCheckHook().check_datasets([datasets[rank]])
+        results.put((rank, None))
+    except ValueError as e:
+        results.put((rank, str(e)))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_rank_0_checks_and_every_rank_raises_its_error(tiny_coco, tmp_path):
+    import multiprocessing
+
+    from tool_helpers import free_port
+
+    class Untouchable:
+        """Rank 1's dataset: checking it on rank 1 would fail differently."""
+
+        def __getattr__(self, name):
+            if name in ('dataset', 'datasets'):  # not a wrapper
+                raise AttributeError(name)
+            raise RuntimeError(f'rank 1 read its dataset ({name})')
+
+    _, bad = val_datasets(tiny_coco, tmp_path)
+    ctx = multiprocessing.get_context('fork')
+    results, port = ctx.Queue(), free_port()
+    procs = [ctx.Process(target=check_on_rank, args=(r, port, [bad, Untouchable()], results))
+             for r in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    errors = dict(results.get(timeout=5) for _ in procs)
+    assert errors[0] is not None and 'missing file' in errors[0] and 'gone.png' in errors[0]
+    assert errors[1] == errors[0]
+
+
+@pytest.mark.parametrize('kind', ['ResNet', 'CGDResNet'])
+def test_a_plugin_given_in_channels_is_told_its_block_sets_them(kind):
+    plugin = dict(cfg=dict(type='CGD', in_channels=32), position='after_conv1')
+    if kind == 'CGDResNet':
+        plugin['position'] = 'before_norm1'
+    with pytest.raises(ValueError, match=r'plugins\[0\]: a plugin gets in_channels from its '
+                       r'block; remove cfg.in_channels=32'):
+        check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[plugin])))

@@ -1,0 +1,231 @@
+"""The fused training path (CGDFunction) against the plain path and the explicit equations."""
+import copy
+
+import pytest
+import torch
+
+from mmdet_cgd.models.layers import CGD
+from mmdet_cgd.ops import CGDFunction
+
+
+def randomized(c, seed=0, dtype=torch.float32):
+    """The authors' init plus non-zero biases and a non-zero w2 offset, in a trained-like range."""
+    torch.manual_seed(seed)
+    layer = CGD(c).to(dtype)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(0.5 * torch.randn_like(p))
+    return layer
+
+
+def assert_agree(got, expected, tol=1e-6):
+    """Max difference within ``tol`` of the tensor's own scale (float32 sums differ in order)."""
+    err = (got - expected).abs().max().item()
+    assert err <= tol * max(1.0, expected.abs().max().item()), (err, expected.abs().max())
+
+
+def value_and_grads(layer, x, fused):
+    layer.zero_grad()
+    x = x.detach().clone().requires_grad_()
+    y = layer(x) if fused else layer.forward_plain(x)
+    # a loss that weighs every position differently
+    (y * torch.linspace(-1, 2, y.numel()).view_as(y).to(y.dtype)).sum().backward()
+    return [y.detach(), x.grad] + [p.grad.clone() for p in layer.parameters()]
+
+
+LAYOUTS = {
+    'contiguous': lambda x: x,
+    'channels_last': lambda x: x.contiguous(memory_format=torch.channels_last),
+    'non_contiguous': lambda x: x.transpose(2, 3),
+}
+
+
+@pytest.mark.parametrize('shape', [(2, 16, 9, 7), (1, 1, 1, 1), (3, 8, 1, 5), (1, 64, 20, 24)])
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+def test_fused_matches_plain_to_1e6_in_value_and_gradient(shape, layout):
+    """The fused float32 path is as accurate as autograd through the plain float32 path, up to
+    1e-6 of each tensor's scale, against the same computation in float64. (Not fused against
+    plain directly: on an Intel Xeon here their float32 parameter gradients differed by 1.04e-6
+    of their scale, erring in opposite directions, each within 5.8e-7 of float64.)"""
+    layer = randomized(shape[1])
+    x = LAYOUTS[layout](torch.randn(shape) * 2)
+    fused, plain = value_and_grads(layer, x, True), value_and_grads(layer, x, False)
+    exact = value_and_grads(copy.deepcopy(layer).double(), x.double(), False)
+    for f, p, e in zip(fused, plain, exact):
+        scale = max(1.0, e.abs().max().item())
+        fused_error = (f.double() - e).abs().max().item()
+        plain_error = (p.double() - e).abs().max().item()
+        assert fused_error <= plain_error + 1e-6 * scale, (fused_error, plain_error, scale)
+
+
+def test_fused_gradcheck_in_float64():
+    layer = randomized(5, dtype=torch.float64)
+    x = torch.randn(2, 5, 3, 4, dtype=torch.float64, requires_grad=True)
+    params = [p.detach().clone().requires_grad_() for p in layer.parameters_in_order()]
+    assert torch.autograd.gradcheck(lambda x, *ps: CGDFunction.apply(x, False, *ps), (x, *params))
+
+
+def test_training_forward_is_fused_and_only_tracing_uses_the_plain_path(monkeypatch):
+    layer, x = randomized(4), torch.randn(1, 4, 3, 3)
+    calls = []
+    fused = CGDFunction.apply
+    monkeypatch.setattr(CGDFunction, 'apply', lambda *a: calls.append('fused') or fused(*a))
+    monkeypatch.setattr(CGD, 'forward_plain', lambda self, t: calls.append('plain') or t)
+    layer(x)
+    with torch.no_grad():
+        layer(x)
+    torch.jit.trace(layer, x, check_trace=False)
+    assert calls == ['fused', 'plain']
+
+
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+@pytest.mark.parametrize('inplace', [False, True])
+def test_inference_matches_the_plain_path(layout, inplace):
+    """Under no_grad CGD pools with ``pool_hw`` (one read on CPU), not ``forward_plain``."""
+    layer = randomized(6, dtype=torch.float64)
+    layer.inplace = inplace
+    x = LAYOUTS[layout](torch.randn(2, 6, 9, 13, dtype=torch.float64) * 2)
+    with torch.no_grad():
+        expected = layer.forward_plain(x.clone())
+        got = layer(x)
+    assert_agree(got, expected, tol=1e-12)
+    assert (got.data_ptr() == x.data_ptr()) == inplace
+
+
+def big_saved_tensors(fn):
+    """The activation-sized tensors autograd keeps for backward while ``fn()`` runs."""
+    big = []
+
+    def pack(t):
+        if t.dim() == 4 and t.shape[2:] != (1, 1):
+            big.append(t)
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        out = fn()
+    return out, big
+
+
+def test_inplace_backward_keeps_only_the_output():
+    """inplace=True after a conv: one activation kept, the output (no copy of the input)."""
+    layer = randomized(32)
+    layer.inplace = True
+    conv_out = torch.nn.Conv2d(32, 32, 1)(torch.randn(2, 32, 40, 40)).detach().requires_grad_()
+    pre = conv_out * 1  # a non-leaf, as a conv's output is
+    y, big = big_saved_tensors(lambda: layer(pre))
+    assert len(big) == 1 and big[0].data_ptr() == y.data_ptr() == pre.data_ptr()
+
+
+def test_allocating_backward_keeps_only_the_input():
+    """inplace=False keeps x, as autograd's plain path does, and not y: a consumer may modify y
+    in place."""
+    layer = randomized(32)
+    x = torch.randn(2, 32, 40, 40, requires_grad=True)
+    y, big = big_saved_tensors(lambda: layer(x))
+    assert len(big) == 1 and big[0].data_ptr() == x.data_ptr() != y.data_ptr()
+    _, plain = big_saved_tensors(lambda: layer.forward_plain(x))
+    assert any(t.data_ptr() == x.data_ptr() for t in plain), 'the plain path keeps x'
+
+
+def test_works_under_torch_compile_without_graph_breaks():
+    layer = randomized(8)
+    x = torch.randn(2, 8, 6, 6)
+    compiled = torch.compile(layer, backend='aot_eager', fullgraph=True)
+    expected = value_and_grads(layer, x, True)
+    got = value_and_grads(compiled, x, True)
+    for e, g in zip(expected, got):
+        assert_agree(g, e)
+
+
+@pytest.mark.parametrize('dtype', [torch.bfloat16, torch.float16])
+def test_autocast_keeps_the_input_dtype_and_matches_float32(dtype):
+    layer = randomized(16)
+    x = torch.randn(2, 16, 8, 8)
+    with torch.autocast('cpu', dtype=dtype):
+        xa = x.to(dtype).requires_grad_()
+        y = layer(xa)
+        y.float().sum().backward()
+    assert y.dtype == dtype and xa.grad.dtype == dtype and layer.w0.grad.dtype == torch.float32
+    torch.testing.assert_close(y.float(), layer.forward_plain(x.to(dtype).float()),
+                               rtol=2e-2, atol=2e-2)
+
+
+def test_inplace_gives_the_same_values_and_gradients_without_a_new_tensor():
+    layer = randomized(16)
+    inplace = randomized(16)
+    inplace.inplace = True
+    x = torch.randn(2, 16, 9, 7)
+    conv = torch.nn.Conv2d(16, 16, 1)  # in place is meant for a conv's output
+    expected, got = [], []
+    for cgd, out in ((layer, expected), (inplace, got)):
+        cgd.zero_grad()
+        conv.zero_grad()
+        pre = conv(x)
+        y = cgd(pre)
+        if cgd is inplace:
+            assert y.data_ptr() == pre.data_ptr()
+        (y * torch.linspace(-1, 2, y.numel()).view_as(y)).sum().backward()
+        out += [y.detach(), conv.weight.grad.clone()] + [p.grad.clone() for p in cgd.parameters()]
+    for g, e in zip(got, expected):
+        assert_agree(g, e)
+    with torch.no_grad():
+        z = torch.randn(1, 16, 4, 4)
+        ref = layer.forward_plain(z)
+        assert inplace(z) is z and torch.allclose(z, ref)
+
+
+def test_inplace_where_autograd_needs_the_input_is_a_config_error_at_forward():
+    from mmdet_cgd.utils.errors import CGDConfigError
+    layer = randomized(8)
+    layer.inplace = True
+    x = torch.randn(1, 8, 4, 4, requires_grad=True)
+    after_relu = torch.relu(x * 2)  # relu keeps its output for backward
+    with pytest.raises(CGDConfigError, match='keeps it for backward'):
+        layer(after_relu)
+
+
+@pytest.mark.parametrize('shape', [(2, 3, 64, 64), (1, 2, 97, 89), (1, 1, 1, 8192), (2, 4, 3, 5)])
+@pytest.mark.parametrize('values', ['normal', 'ties', 'nan', 'float16'])
+@pytest.mark.parametrize('layout', list(LAYOUTS))
+def test_first_argmax_is_torch_argmax(shape, values, layout):
+    """The blocked search in backward finds exactly argmax's first position, NaN included."""
+    from mmdet_cgd.ops.pooling import first_argmax
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(shape, generator=g)
+    if values == 'ties':
+        x = torch.randint(0, 3, shape, generator=g).float()
+    elif values == 'nan':
+        x.view(-1)[[5, -1]] = float('nan')
+    elif values == 'float16':
+        x = x.half()
+    x = LAYOUTS[layout](x)
+    assert torch.equal(first_argmax(x), x.flatten(2).argmax(2))
+
+
+@pytest.mark.parametrize('inplace', [False, True])
+@pytest.mark.parametrize('channels_per_chunk', [1, 3])
+def test_reductions_in_chunks_of_channels_match_the_plain_path(monkeypatch, inplace,
+                                                                channels_per_chunk):
+    """On CPU, activations larger than CHUNK_BYTES are reduced chunk by chunk of channels (the
+    forward's pooling too where the compiled op does not apply): chunk
+    edges, a last partial chunk (8 = 3 + 3 + 2) and both kept forms give the plain path's values
+    and gradients, in float64 to 1e-12."""
+    from mmdet_cgd.ops import pooling
+    n, c, h, w = 2, 8, 40, 130  # 5200 positions: first_argmax works in blocks
+    monkeypatch.setattr(pooling, 'CHUNK_BYTES', channels_per_chunk * n * h * w * 8)
+    monkeypatch.setattr(pooling, 'sum_max_hw', lambda x: None)  # not the one-read op
+    assert len(pooling.channel_chunks(torch.empty(n, c, h, w, dtype=torch.float64),
+                                           torch.float64)) == -(-c // channels_per_chunk)
+    layer = randomized(c, dtype=torch.float64)
+    source = torch.randn(n, c, h, w, dtype=torch.float64) * 2
+    results = []
+    for fused in (True, False):
+        layer.zero_grad()
+        layer.inplace = inplace and fused
+        x = source.clone().requires_grad_()
+        pre = x * 1  # a non-leaf whose backward keeps nothing: may be scaled in place
+        y = layer(pre) if fused else layer.forward_plain(pre)
+        (y * torch.linspace(-1, 2, y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        results.append([y.detach(), x.grad] + [p.grad.clone() for p in layer.parameters()])
+    for f, p in zip(*results):
+        assert_agree(f, p, tol=1e-12)

@@ -1,0 +1,285 @@
+"""The benchmark: its statistics on samples with known answers, its pairing, its verdicts, and
+the tool end to end at a toy size (tables, chart, raw samples, quiet output)."""
+import json
+import math
+import random
+import runpy
+
+import cv2
+import pytest
+from cgd_cost.layer import (
+    ALLOCATING_BOUND,
+    BACKWARD,
+    BACKWARD_ALLOCATING,
+    BACKWARD_BOUND,
+    FORWARD,
+    FORWARD_ALLOCATING,
+    FORWARD_BOUND,
+    INFERENCE,
+    layer_timings,
+    layer_timings_in_fresh_processes,
+    pooled,
+    process_median_ratios,
+    ratios_to_bounds,
+)
+from cgd_cost.memory import peaks_in_fresh_processes
+from cgd_cost.stats import MET, MISSED, NOT_RESOLVED, Interval, median_interval, verdict
+from cgd_cost.targets import PAPER, layer_workload, target_rows
+from cgd_cost.timing import paired_times, ratios
+from tool_helpers import REPO, python
+
+BENCHMARK = 'tools/analysis_tools/measure_cgd_cost.py'
+
+
+def test_median_interval_takes_the_order_statistics_binomial_tails_allow():
+    iv = median_interval(list(range(12, 0, -1)))  # unsorted input
+    # P(Bin(12, 1/2) <= 2) = 79 / 4096: [x_(3), x_(10)] holds the median with 1 - 2 * that
+    assert (iv.median, iv.low, iv.high, iv.samples) == (6.5, 3, 10, 12)
+    assert iv.coverage == pytest.approx(1 - 2 * 79 / 4096)
+    assert iv.coverage >= 0.95 > 1 - 2 * 299 / 4096  # the next narrower one would not reach it
+    six = median_interval([5, 1, 4, 2, 6, 3])
+    assert (six.low, six.high) == (1, 6) and six.coverage == pytest.approx(1 - 2 / 64)
+
+
+def test_too_few_samples_give_the_whole_range_and_their_lower_coverage():
+    iv = median_interval([1.0, 1.01, 1.02, 1.0, 1.01])
+    assert (iv.low, iv.high) == (1.0, 1.02)
+    assert iv.coverage == pytest.approx(1 - 2 / 32) and iv.coverage < 0.95
+    assert median_interval([2.0]).coverage == 0
+    assert verdict(iv, goal=1.5) == NOT_RESOLVED  # inside the goal, but not at 95%
+
+
+def test_interval_holds_the_true_median_as_often_as_it_claims():
+    rng = random.Random(0)
+    true_median = math.log(2)  # of Exp(1): skewed, as timing noise is
+    trials = 2000
+    hits = 0
+    for _ in range(trials):
+        iv = median_interval([rng.expovariate(1.0) for _ in range(12)])
+        hits += iv.low <= true_median <= iv.high
+    # claimed 96.1%; the binomial standard error over 2000 trials is 0.4%
+    assert abs(hits / trials - (1 - 2 * 79 / 4096)) < 0.02
+
+
+def test_median_interval_rejects_bad_input_and_says_what_it_got():
+    with pytest.raises(ValueError, match='at least one sample, got none'):
+        median_interval([])
+    with pytest.raises(ValueError, match=r'confidence must be in \(0, 1\), got 95'):
+        median_interval([1, 2, 3], confidence=95)
+
+
+@pytest.mark.parametrize('low, high, expected', [
+    (1.00, 1.019, MET), (1.00, 1.02, MET), (1.01, 1.03, NOT_RESOLVED), (1.021, 1.05, MISSED)])
+def test_verdict_needs_the_whole_interval_on_one_side_of_the_goal(low, high, expected):
+    iv = Interval(median=(low + high) / 2, low=low, high=high, coverage=0.96, samples=12)
+    assert verdict(iv, goal=1.02) == expected
+
+
+def test_pairs_alternate_their_order_and_warmup_is_untimed():
+    calls = []
+
+    def fn(name):
+        return lambda: calls.append(name)
+
+    times = paired_times({'a': (fn('base'), fn('a')), 'b': (fn('base'), fn('b'))}, rounds=3,
+                         warmup=1, device='cpu')
+    assert calls[:4] == ['base', 'a', 'base', 'b']  # warm-up
+    timed = [calls[i:i + 2] for i in range(4, len(calls), 2)]
+    assert timed == [['base', 'a'], ['b', 'base'],  # round 0
+                     ['a', 'base'], ['base', 'b'],  # round 1: each pair flips its order
+                     ['base', 'a'], ['b', 'base']]
+    assert [len(times[k]) for k in 'ab'] == [3, 3]
+    assert ratios([(2.0, 3.0), (4.0, 2.0)]) == [1.5, 0.5]
+    with pytest.raises(ValueError, match='at least 1, got 0'):
+        paired_times({'a': (fn('base'), fn('a'))}, rounds=0, warmup=0, device='cpu')
+
+
+def test_layer_ratios_divide_each_round_by_its_own_bound():
+    times = {FORWARD: [2.0, 3.0], FORWARD_BOUND: [1.0, 2.0], BACKWARD: [6.0, 6.0],
+             BACKWARD_BOUND: [3.0, 4.0], INFERENCE: [1.0, 1.0],
+             FORWARD_ALLOCATING: [3.0, 3.0], ALLOCATING_BOUND: [2.0, 3.0],
+             BACKWARD_ALLOCATING: [9.0, 8.0]}
+    assert ratios_to_bounds(times) == {FORWARD: [2.0, 1.5], BACKWARD: [2.0, 1.5],
+                                       INFERENCE: [1.0, 0.5], FORWARD_ALLOCATING: [1.5, 1.0],
+                                       BACKWARD_ALLOCATING: [3.0, 2.0]}
+
+
+def test_layer_timings_run_the_training_path_in_place_on_a_tiny_input():
+    times = layer_timings([2, 8, 16, 16], rounds=2, warmup=0, device='cpu')
+    assert all(len(v) == 2 and min(v) > 0 for v in times.values())
+    with pytest.raises(ValueError, match=r'\(N, C, H, W\), got \(8, 16, 16\)'):
+        layer_timings([8, 16, 16], rounds=1, warmup=0, device='cpu')
+
+
+def test_each_fresh_process_gives_one_median_ratio_per_pass():
+    per_process = layer_timings_in_fresh_processes([1, 8, 16, 16], processes=2, rounds=3,
+                                                   warmup=0, device='cpu')
+    assert len(per_process) == 2 and all(len(t[FORWARD]) == 3 for t in per_process)
+    assert len(pooled(per_process)[FORWARD]) == 6
+    medians = process_median_ratios(per_process)
+    assert set(medians) == {FORWARD, BACKWARD, FORWARD_ALLOCATING, BACKWARD_ALLOCATING,
+                            INFERENCE}
+    expected = [sorted(f / b for f, b in zip(t[FORWARD], t[FORWARD_BOUND]))[1]
+                for t in per_process]
+    assert medians[FORWARD] == pytest.approx(expected)
+
+
+def test_fresh_processes_measure_the_same_peak_for_the_same_step():
+    peaks = peaks_in_fresh_processes('backbone', ['plain'], (128, 128), 1, 'cpu', runs=2)
+    first, second = peaks['plain']
+    assert first > 10 * 2**20  # the activations of a ResNet-50 step at 128x128
+    assert abs(first - second) / first < 0.02  # mmap-served tensors: no heap fragmentation
+
+
+def _synthetic_result(forward, forward_backward, peaks):
+    """A backbone result whose paper-placement ratios are the given lists."""
+    pairs = [(1.0, r) for r in forward]
+    return dict(model='backbone', size=[64, 64], batch=1, rounds=len(forward), memory_runs=len(
+        peaks), variants={'plain': dict(peak_bytes=[100] * len(peaks)), PAPER: dict(
+            forward=pairs, forward_backward=[(2.0, 2.0 * r) for r in forward_backward],
+            peak_bytes=[100 * p for p in peaks])})
+
+
+def test_targets_get_a_verdict_from_their_interval():
+    result = _synthetic_result(forward=[1.0 + i / 1000 for i in range(12)],  # within 1.02
+                               forward_backward=[1.05 + i / 1000 for i in range(12)],  # > 1.04
+                               peaks=[1.04, 1.06, 1.05, 1.03, 1.07, 1.04])  # straddles 1.05
+    layer = {FORWARD: [1.4] * 6 + [1.6] * 6, BACKWARD: [2.0] * 12,
+             FORWARD_ALLOCATING: [1.2] * 12, BACKWARD_ALLOCATING: [1.3] * 12}
+    rows = target_rows([result], layer, layer_workload([1, 8, 16, 16], 12, 3), 0.95)
+    got = {r['target']: r['verdict'] for r in rows}
+    assert got == {'forward': MET, 'forward + backward': MISSED,
+                   'training-step peak memory': NOT_RESOLVED,
+                   f'layer alone: {FORWARD}': NOT_RESOLVED,
+                   f'layer alone: {BACKWARD}': MISSED,
+                   f'layer alone: {FORWARD_ALLOCATING}': MET,
+                   f'layer alone: {BACKWARD_ALLOCATING}': MET}
+    assert rows[0]['workload'] == 'ResNet-50, 1x3x64x64, 12 paired rounds'
+
+
+def _table(markdown, heading):
+    """The rows (cells) of the first table after ``heading``."""
+    lines = markdown.split(heading, 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith('|'))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith('|'):
+            break
+        rows.append([c.strip() for c in line.strip('|').split('|')])
+    return rows[0], rows[2:]
+
+
+def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_path):
+    variants = ['plain', PAPER, 'GCNet r16 c3-c5']
+    proc = python(BENCHMARK, '--variants', *variants, '--size', '64', '96', '--rounds', '2',
+                  '--memory-runs', '1', '--headline-size', '64', '64', '--headline-batch', '1',
+                  '--headline-rounds', '1', '--headline-memory-runs', '0', '--flops-size', '64',
+                  '64', '--layer-shape', '1', '8', '16', '16', '--layer-processes', '2',
+                  '--layer-rounds', '2', '--warmup', '0', '--markdown',
+                  tmp_path / 'doc' / 'bench.md', '--chart',
+                  tmp_path / 'doc' / 'images' / 'bench.png', timeout=300)
+    markdown = (tmp_path / 'doc' / 'bench.md').read_text()
+    assert f'Command: `python {BENCHMARK} --variants plain' in markdown
+    assert '![benchmark](images/bench.png)' in markdown
+
+    head, rows = _table(markdown, '## ResNet-50 backbone, 1 x 3 x 64 x 96')
+    assert head == ['variant', 'params', 'extra params', 'GFLOPs/img at 64x64', 'forward',
+                    'x plain', 'fwd+bwd', 'x plain', 'peak memory (min-max)', 'x plain']
+    assert [r[0] for r in rows] == variants
+    assert rows[0][2] == '+0' and rows[0][5] == '1' and rows[0][9] == '1'
+    assert rows[1][2] == '+22,656'  # 6 x the hosting channels of ResNet-50
+    for cell in (rows[1][5], rows[1][7], rows[2][9]):  # median [low, high]
+        median, low, high = map(float, cell.replace('[', '').replace(']', '').replace(',', '')
+                                .split())
+        assert low <= median <= high
+
+    head, rows = _table(markdown, '## ResNet-50 backbone, 1 x 3 x 64 x 64')  # headline
+    assert 'GFLOPs' not in ' '.join(head) and [r[0] for r in rows] == ['plain', PAPER]
+    assert 'memory' not in ' '.join(head)  # --headline-memory-runs 0: timings only
+
+    head, rows = _table(markdown, '## Targets')
+    assert head[-2:] == ['coverage', 'verdict']
+    assert [r[0] for r in rows] == ['forward', 'forward + backward', 'training-step peak memory',
+                                    'forward', 'forward + backward'] + [
+                                        f'layer alone: {name}' for name in (
+                                        FORWARD, BACKWARD, FORWARD_ALLOCATING,
+                                        BACKWARD_ALLOCATING)]
+    # 2 rounds, 1 process: intervals hold the median with < 95%, so no verdict is made
+    assert {r[-1] for r in rows} == {NOT_RESOLVED}
+    assert 'too few for a verdict' in markdown
+
+    _, rows = _table(markdown, '## The CGD layer alone')
+    assert 'of the forward bound' in dict((r[0], r[2]) for r in rows)[FORWARD]
+
+    raw = json.loads((tmp_path / 'doc' / 'bench.json').read_text())
+    assert len(raw['models'][0]['variants'][PAPER]['forward']) == 2
+    assert len(raw['models'][0]['variants']['plain']['peak_bytes']) == 1
+    assert cv2.imread(str(tmp_path / 'doc' / 'images' / 'bench.png')) is not None
+
+    assert len(raw['layer']['processes']) == 2
+    # the layer's 2 processes spread over the run: before the first model, then between them
+    lines = proc.stdout.splitlines()
+    layer = [i for i, line in enumerate(lines) if 'CGD alone' in line]
+    first = next(i for i, line in enumerate(lines) if 'backbone 1x3x64x96' in line)
+    headline = next(i for i, line in enumerate(lines) if 'backbone 1x3x64x64' in line)
+    assert len(layer) == 2 and layer[0] < first < layer[1] < headline, lines
+
+    # progress and tables only: no per-parameter init log from mmengine
+    assert 'init' not in proc.stdout.lower() and 'init' not in proc.stderr.lower()
+    assert len(proc.stdout.splitlines()) < 100
+
+
+@pytest.fixture(scope='module')
+def tool():
+    return runpy.run_path(str(REPO / BENCHMARK))  # its functions, without running main()
+
+
+def test_layer_processes_spread_evenly_over_the_slots(tool):
+    spread = tool['spread']
+    assert spread(6, 3) == [2, 2, 2] and spread(5, 3) == [2, 2, 1]
+    assert spread(1, 3) == [1, 0, 0] and spread(0, 2) == [0, 0]
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--variants', 'plain'], "give at least one variant besides 'plain'"),
+    (['--rounds', '0'], '--rounds must be at least 1, got 0'),
+    (['--headline-rounds', '-1'], '--headline-rounds must be 0 or more, got -1'),
+    (['--confidence', '1.5'], '--confidence must be in (0, 1), got 1.5'),
+    (['--variants', 'CBAM'], "invalid choice: 'CBAM'"),
+])
+def test_tool_refuses_bad_options_with_what_it_expected(tool, capsys, args, message):
+    with pytest.raises(SystemExit) as exit_info:
+        tool['parse_args'](args)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_tool_puts_the_raw_samples_beside_the_markdown(tool, tmp_path):
+    args = tool['parse_args'](['--out-dir', str(tmp_path)])
+    assert (args.markdown, args.chart, args.raw) == (
+        tmp_path / 'benchmark.md', tmp_path / 'benchmark.png', tmp_path / 'benchmark.json')
+    assert args.variants[0] == 'plain' and PAPER in args.variants
+
+
+def _write_run(path, forward, forward_backward, peaks, layer_seconds=None):
+    raw = dict(models=[_synthetic_result(forward, forward_backward, peaks)],
+               layer=dict(shape=[1, 8, 16, 16], processes=layer_seconds))
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_compare_says_per_target_whether_two_runs_agree(tmp_path):
+    from cgd_cost.compare import agreement_table
+    same = [1.0 + i / 1000 for i in range(12)]
+    first = _write_run(tmp_path / 'a.json', same, same, [1.0] * 6)
+    second = _write_run(tmp_path / 'b.json', same, [1.2 + i / 1000 for i in range(12)],
+                        [1.0] * 6)
+    rows = [line.split('|')[1:-1] for line in agreement_table(first, second).splitlines()[2:]]
+    got = {r[0].strip(): (r[4].strip(), r[5].strip()) for r in rows}
+    assert got == {'forward': ('yes', 'yes'), 'forward + backward': ('**no**', 'no'),
+                   'training-step peak memory': ('yes', 'yes')}
+
+    other = _write_run(tmp_path / 'c.json', same[:6], same[:6], [1.0] * 6)  # 6 rounds, not 12
+    with pytest.raises(ValueError, match='measured different targets'):
+        agreement_table(first, other)
+    proc = python(BENCHMARK, '--compare', first, tmp_path / 'missing.json', check=False)
+    assert proc.returncode == 2 and 'not found' in proc.stderr and 'missing.json' in proc.stderr
