@@ -4,9 +4,11 @@ The plain path (``CGD.forward_plain``: scripting, tracing, export, and the refer
 tests) lets autograd record ``mean``, ``amax`` and ``x * (1 + att)``: it keeps the input ``x``
 and builds several activation-sized temporaries. Here the forward reads ``x`` once for both
 poolings (on CPU; twice elsewhere, see ``pool_hw``) and scales it once; backward keeps one
-activation-sized tensor and (B, C) vectors, and finds each channel's max position itself
-(``max_positions``), as the forward's ``torch.max(dim)`` would cost several times an ``amax``
-on CPU. Through y = x * (1 + att), att = tanh(z) (equation (4) of ``cgd_attention``):
+activation-sized tensor and (B, C) vectors. On CPU it finds each channel's max position
+itself (``max_positions``), as the forward's ``torch.max(dim)`` would cost several times an
+``amax`` there; elsewhere the forward's max comes with its position, and neither pass asks the
+host for a value (no synchronisation: ``tests/test_ops/test_device_generic.py`` runs it on
+``meta`` tensors). Through y = x * (1 + att), att = tanh(z) (equation (4) of ``cgd_attention``):
 
     dL/dz = sum_hw(dL/dy * x) * (1 - att^2) = sum_hw(dL/dy * y) * (1 - att)
 
@@ -26,7 +28,13 @@ from torch.autograd.function import once_differentiable
 
 from .cgd_attention import attention_backward, attention_terms, scale_by_attention
 from .inplace_safety import check_inplace_is_safe
-from .pooling import backward_reductions, pool_hw
+from .pooling import (
+    backward_reductions,
+    chunked,
+    pool_hw,
+    pool_with_positions,
+    sums_of_products,
+)
 
 
 def max_positions(first: torch.Tensor, exact) -> torch.Tensor:
@@ -48,13 +56,25 @@ def max_positions(first: torch.Tensor, exact) -> torch.Tensor:
 def positions_lost_by_scaling(x: torch.Tensor, peak: torch.Tensor, scale: torch.Tensor):
     """Before ``x`` is scaled in place: exact max positions (-1 elsewhere) of the channels where
     ``peak * scale`` is 0 or subnormal in x's dtype, whose max ``y`` may no longer locate; None
-    if there are none (the usual case; on a GPU the check costs one synchronisation)."""
+    if there are none (the usual case). (CPU only: off the CPU the forward records every max
+    position, and asking the host whether any is lost would synchronise.)"""
     lost = (peak * scale).abs() < torch.finfo(x.dtype).tiny  # NaN: not lost, y stays NaN there
     if not bool(lost.any()):
         return None
     exact = torch.full_like(peak, -1, dtype=torch.long)
     exact[lost] = x.flatten(2)[lost].argmax(1)
     return exact
+
+
+def add_at_positions(gx: torch.Tensor, position: torch.Tensor, value: torch.Tensor) -> None:
+    """``gx[n, c].flat[position[n, c]] += value[n, c]`` for every (n, c)."""
+    n, c, h, w = gx.shape
+    flat = gx.view(n, c, h * w)
+    if chunked(gx):  # index_put_: scatter_add_ copies all of gx to float32 for float16 on CPU
+        samples, channels = torch.arange(n, device=gx.device), torch.arange(c, device=gx.device)
+        flat.index_put_((samples[:, None], channels[None, :], position), value, accumulate=True)
+    else:  # one kernel, no host synchronisation
+        flat.scatter_add_(2, position[:, :, None], value[:, :, None])
 
 
 def empty_gradient_like(t: torch.Tensor, dtype) -> torch.Tensor:
@@ -76,16 +96,22 @@ class CGDFunction(torch.autograd.Function):
             check_inplace_is_safe(x)
         dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
         c = x.shape[1]
-        # the max positions are found in backward
-        a, peak = pool_hw(x, dtype)
+        # on CPU the max positions are found in backward (an argmax there costs several amax);
+        # elsewhere the max comes with its position at no extra cost
+        position = None
+        if chunked(x):
+            a, peak = pool_hw(x, dtype)
+        else:
+            a, peak, position = pool_with_positions(x, dtype)
         m = peak.to(dtype)
         param_dtype = w0.dtype
         w0, w1, w2, b0, b1, b2 = (p.to(dtype).view(1, c) for p in (w0, w1, w2, b0, b1, b2))
         s, p0, psi, p1, phi, q, att = attention_terms(a, m, w0, w1, w2, b0, b1, b2)
         scale = (1 + att).to(x.dtype)
-        exact = None
+        exact = position
         if inplace:  # no new activation-sized allocation (and its page faults on CPU)
-            exact = positions_lost_by_scaling(x, peak, scale)
+            if position is None:
+                exact = positions_lost_by_scaling(x, peak, scale)
             ctx.mark_dirty(x)
             y = x.mul_(scale[:, :, None, None])
         else:
@@ -93,6 +119,7 @@ class CGDFunction(torch.autograd.Function):
         kept = y if inplace else x  # see the module docstring: the y form or the x form
         ctx.save_for_backward(kept, exact, a, m, s, p0, p1, psi, phi, q, att, w0, w1, w2)
         ctx.inplace, ctx.param_dtype = inplace, param_dtype
+        ctx.positions_recorded = position is not None
         return y
 
     @staticmethod
@@ -102,18 +129,18 @@ class CGDFunction(torch.autograd.Function):
         n, c, h, w = kept.shape
         gx = empty_gradient_like(kept, g.dtype)  # first the scratch for g * kept, then dL/dx
         # y = x * (1 + att): dz = sum_hw(g * y) * (1 - att) = sum_hw(g * x) * (1 - att^2)
-        g_kept, first = backward_reductions(g, kept, gx, a.dtype)
+        if ctx.positions_recorded:
+            g_kept, position = sums_of_products(g, kept, gx, a.dtype), exact
+        else:
+            g_kept, first = backward_reductions(g, kept, gx, a.dtype)
+            position = max_positions(first, exact)
         dz = g_kept * (1 - att) if ctx.inplace else g_kept * (1 - att) * (1 + att)
         da, dm, *grads = attention_backward(dz, a, m, s, p0, p1, psi, phi, q, w0, w1, w2)
         # a = mean_hw(x), m = max_hw(x), y = x * (1 + att): g * (1 + att) + da / HW everywhere,
         # and dm at each channel's max position
-        position = max_positions(first, exact)
         scale = (1 + att).to(g.dtype)[:, :, None, None]
         torch.addcmul((da / (h * w)).to(g.dtype)[:, :, None, None], g, scale, out=gx)
-        # index_put_, not scatter_add_, which copies all of gx to float32 for float16 on CPU
-        samples, channels = torch.arange(n, device=g.device), torch.arange(c, device=g.device)
-        gx.view(n, c, h * w).index_put_((samples[:, None], channels[None, :], position),
-                                        dm.to(g.dtype), accumulate=True)
+        add_at_positions(gx, position, dm.to(g.dtype))
         shapes = [(-1, 1)] * 3 + [(1, -1, 1, 1)] * 3  # w0..w2, bias0..bias2
         return (gx, None,
                 *(d.reshape(shape).to(ctx.param_dtype) for d, shape in zip(grads, shapes)))

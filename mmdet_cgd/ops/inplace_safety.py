@@ -20,6 +20,8 @@ def check_inplace_is_safe(x: torch.Tensor) -> None:
     """
     if not x.requires_grad or x.numel() == 0 or torch.compiler.is_compiling():
         return
+    if x.device.type == 'meta':  # no data to corrupt, and every meta tensor shares address 0
+        return
     if x.grad_fn is None:
         raise CGDConfigError(
             'CGD(inplace=True) got a leaf tensor that requires grad, which autograd cannot modify '

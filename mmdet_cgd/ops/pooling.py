@@ -3,6 +3,10 @@ max positions, each in as few passes over the activation as the device allows.
 
 On CPU a chunk of channels stays in cache from the first reduction over it to the second, and
 the spatial sum and max come from one read where the compiled op applies (``sum_max_hw``).
+Elsewhere (CUDA, other accelerators, ``meta``) each reduction is one kernel over the whole
+tensor, half precision accumulated in float32 through ``dtype=`` without a copy, the max found
+with its position (``torch.max(dim)``, as cheap as ``amax`` there), and nothing asks the host
+for a value: no synchronisation.
 """
 import torch
 
@@ -10,9 +14,36 @@ from .compiled_pooling import sum_max_hw
 
 # Shortest block of positions for first_argmax's amax.
 MAX_BLOCK = 1024
+# Device types whose reductions go chunk by chunk of channels, through cache (a test empties it
+# to run the device-generic path on CPU).
+CHUNKED_DEVICES = ('cpu', )
 # Bytes per chunk of channels in the per-channel reductions: on CPU a chunk stays in cache from
 # the first reduction over it to the second, and a float16 chunk's float32 copy stays small.
 CHUNK_BYTES = 8 << 20
+
+
+def chunked(t: torch.Tensor) -> bool:
+    """Whether ``t``'s reductions take the CPU path (chunks, cache, the compiled op)."""
+    return t.device.type in CHUNKED_DEVICES
+
+
+def flat_hw(t: torch.Tensor):
+    """``t`` (N, C, H, W) as a view with H * W flattened in h * W + w order, and the dim it is
+    in: (N, C, HW) for a contiguous tensor, (N, HW, C) for a channels-last one (a copy for any
+    other layout)."""
+    n, c, h, w = t.shape
+    if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+        return t.permute(0, 2, 3, 1).reshape(n, h * w, c), 1
+    return t.reshape(n, c, h * w), 2
+
+
+def pool_with_positions(x: torch.Tensor, dtype):
+    """Per (B, C): the spatial mean (accumulated in ``dtype``), max (x's dtype) and the first
+    position of the max (flat h * W + w), one reduction kernel each: the device-generic forward,
+    whose exact positions spare backward its argmax and the in-place path its check."""
+    flat, dim = flat_hw(x)
+    peak, position = flat.max(dim)
+    return torch.mean(x, (2, 3), dtype=dtype), peak, position
 
 
 def first_argmax(t: torch.Tensor) -> torch.Tensor:
@@ -61,9 +92,11 @@ def channel_chunks(t: torch.Tensor, dtype):
 def pool_hw(x: torch.Tensor, dtype):
     """Per (B, C): the spatial mean, accumulated and returned in ``dtype``, and the spatial
     max, in x's dtype. On CPU in one read (``sum_max_hw``) where it applies; otherwise chunk by
-    chunk of channels, so the max reads what the sum just brought into cache.
-    (``mean`` is this sum over H * W.)"""
+    chunk of channels, so the max reads what the sum just brought into cache; off the CPU in one
+    kernel each. (``mean`` is this sum over H * W.)"""
     n, c, h, w = x.shape
+    if not chunked(x):
+        return torch.mean(x, (2, 3), dtype=dtype), x.amax((2, 3))
     pooled = sum_max_hw(x)  # x's dtype is dtype here: float32 or float64
     if pooled is not None:
         return pooled[0].div_(h * w), pooled[1]
@@ -74,6 +107,13 @@ def pool_hw(x: torch.Tensor, dtype):
         torch.sum(chunk.to(dtype), (2, 3), out=sums[:, part])
         torch.amax(chunk, (2, 3), out=peaks[:, part])
     return sums.div_(h * w), peaks
+
+
+def sums_of_products(g: torch.Tensor, t: torch.Tensor, out: torch.Tensor, dtype):
+    """Per (B, C): sum_hw(g * t) accumulated and returned in ``dtype``, the product formed in
+    ``out`` (an activation-sized tensor the caller overwrites next): the device-generic backward,
+    two kernels and no argmax (the forward recorded the max positions)."""
+    return torch.sum(torch.mul(g, t, out=out), (2, 3), dtype=dtype)
 
 
 def backward_reductions(g: torch.Tensor, t: torch.Tensor, out: torch.Tensor, dtype):
