@@ -7,7 +7,7 @@ its blocks, failing only at the first forward. The position rules come from
 """
 from typing import Iterator, Tuple
 
-from mmdet_cgd.models.backbones import CGD_VARIANTS
+from mmdet_cgd.models.backbones import CGD_VARIANTS, CGDMobileNet, CGDMobileNetV2
 from mmdet_cgd.models.backbones.plugin_positions import (
     BASIC_BLOCK_POSITIONS,
     BEFORE_NORM1,
@@ -19,6 +19,8 @@ from mmdet_cgd.models.backbones.plugin_positions import (
 from mmdet_cgd.utils import CGDConfigError, config_dicts
 
 BASIC_BLOCK_DEPTHS = (18, 34)
+# our MobileNets: only before_norm1 (between a block's first conv and its norm)
+BEFORE_NORM1_ONLY = (CGDMobileNet.__name__, CGDMobileNetV2.__name__)
 
 
 def _backbones(cfg) -> Iterator[Tuple[str, dict]]:
@@ -31,7 +33,7 @@ def _backbones(cfg) -> Iterator[Tuple[str, dict]]:
 def check_backbone_plugins(model_cfg) -> None:
     """Raise ``CGDConfigError`` (a ``ValueError``) naming the backbone, what it accepts and what
     the config gives."""
-    supported = ', '.join(CGD_VARIANTS.values())
+    supported = ', '.join((*CGD_VARIANTS.values(), *BEFORE_NORM1_ONLY))
     for where, backbone in _backbones(model_cfg):
         kind = type_name(backbone['type'])
         plugins = backbone.get('plugins') or []
@@ -46,6 +48,9 @@ def check_backbone_plugins(model_cfg) -> None:
                        else BOTTLENECK_POSITIONS)
             for i, plugin in enumerate(plugins):
                 check_plugin(plugin, allowed, f'{where}.plugins[{i}] ({kind})')
+        elif kind in BEFORE_NORM1_ONLY:
+            for i, plugin in enumerate(plugins):
+                check_plugin(plugin, (BEFORE_NORM1, ), f'{where}.plugins[{i}] ({kind})')
         elif kind in CGD_VARIANTS:
             _check_stock(where, kind, backbone, plugins)
         elif kind.startswith('CGD'):

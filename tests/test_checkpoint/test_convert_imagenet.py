@@ -134,3 +134,60 @@ def test_command_line_reports_and_exits_nonzero_on_error(tmp_path):
     assert ok.returncode == 0 and 'ResNet-18' in ok.stdout
     again = subprocess.run(cmd, capture_output=True, text=True)
     assert again.returncode != 0 and '--force' in again.stderr
+
+
+def authors_mobilenet_state_dict(widen_factor=1.0, style='w', seed=0):
+    """Their classification/models/imagenet/mobilenet.py as DataParallel saves it: ``module.``,
+    stem conv1/bn1, layers.N.{conv1,bn1,conv2,bn2,attention}, classifier ``linear``."""
+    from mmdet_cgd.models import CGDMobileNet
+    torch.manual_seed(seed)
+    state = OrderedDict()
+    for key, value in CGDMobileNet(widen_factor=widen_factor).state_dict().items():
+        state[key] = torch.randn(value.shape) if value.is_floating_point() else value
+    for i in range(13):
+        c = state[f'layers.{i}.conv1.weight'].shape[0]
+        for j in range(3):
+            if style == 'w':
+                state[f'layers.{i}.attention.w{j}'] = torch.randn(c, 1)
+                state[f'layers.{i}.attention.bias{j}'] = torch.randn(1, c, 1, 1)
+            else:
+                state[f'layers.{i}.attention.squeeze{j}.0.weight'] = torch.randn(c, 1)
+                state[f'layers.{i}.attention.squeeze{j}.0.bias'] = torch.randn(c, 1, 1)
+    last = state['layers.12.conv2.weight'].shape[0]
+    state['linear.weight'], state['linear.bias'] = torch.randn(1000, last), torch.randn(1000)
+    return OrderedDict((f'module.{k}', v) for k, v in state.items())
+
+
+@pytest.mark.parametrize('style', ['w', 'squeeze'])
+def test_authors_mobilenet_converts_and_the_ssd_config_loads_every_key(tmp_path, style):
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    state = authors_mobilenet_state_dict(style=style)
+    torch.save(dict(epoch=91, state_dict=state, best_acc=72.6), tmp_path / 'model_best.pth.tar')
+    report = convert_checkpoint(str(tmp_path / 'model_best.pth.tar'), str(tmp_path / 'dst.pth'))
+    assert report['arch'] == 'MobileNet' and report['cgd'] == 13 * 6 and not report['unknown']
+    assert report['dropped'] == ['linear.weight', 'linear.bias']
+    cfg = Config.fromfile('configs/cgd/ssd300_mobilenet-cgd_coco.py')
+    cfg.model.backbone.init_cfg.checkpoint = str(tmp_path / 'dst.pth')
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        detector = MODELS.build(cfg.model)
+    detector.init_weights()  # StrictPretrained: raises on any missing or unexpected key
+    backbone = detector.backbone
+    name = 'squeeze1.0.weight' if style == 'squeeze' else 'w1'
+    torch.testing.assert_close(backbone.layers[7].cgd.w1.flatten(),
+                               state[f'module.layers.7.attention.{name}'].flatten())
+    torch.testing.assert_close(backbone.layers[12].conv2.weight,
+                               state['module.layers.12.conv2.weight'])
+
+
+def test_authors_slim_mobilenet_and_foreign_keys(tmp_path):
+    torch.save(authors_mobilenet_state_dict(widen_factor=0.7), tmp_path / 'slim.pth')
+    report = convert_checkpoint(str(tmp_path / 'slim.pth'), str(tmp_path / 'slim_out.pth'))
+    assert report['arch'] == 'MobileNet-0.7x' and report['widen_factor'] == 0.7
+    state = authors_mobilenet_state_dict()
+    state['module.layers.13.conv.weight'] = torch.zeros(256, 1024, 1, 1)  # their SSD extras
+    torch.save(state, tmp_path / 'ssd.pth')
+    with pytest.raises(ConversionError, match=r"outside the CGD authors' MobileNet format .*"
+                                              r"'layers.13.conv.weight'"):
+        convert_checkpoint(str(tmp_path / 'ssd.pth'), str(tmp_path / 'dst.pth'))

@@ -29,18 +29,28 @@ def test_configs_exist():
     assert {'faster-rcnn_r50-cgd_fpn_1x_coco.py', 'mask-rcnn_r50-cgd_fpn_1x_coco.py'} <= names
 
 
+def stage_blocks(backbone) -> list:
+    """Blocks per stage, the stages a plugin's ``stages`` selects from."""
+    if hasattr(backbone, 'res_layers'):  # the ResNet family
+        return [len(getattr(backbone, name)) for name in backbone.res_layers]
+    if hasattr(backbone, 'arch_settings'):  # MobileNetV2: layer1 to layer7
+        return [len(getattr(backbone, f'layer{i + 1}'))
+                for i in range(len(backbone.arch_settings))]
+    return [1] * len(backbone.layers)  # MobileNet v1: one block per stage
+
+
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.stem)
 def test_config_builds_its_model(path):
     cfg = load_config(path)
     assert 'mmdet_cgd' in cfg.custom_imports['imports']
     model = MODELS.build(cfg.model)
     n_cgd = sum(isinstance(m, CGD) for m in model.modules())
-    plugins = cfg.model.backbone.plugins
-    if not plugins:  # the demo's baseline
+    plugins = cfg.model.backbone.get('plugins')
+    if not plugins:  # the baselines (demo, plain MobileNet)
         assert n_cgd == 0 and 'cgd' not in path.name.split('_')[1]
         return
     backbone = model.backbone
-    blocks_per_stage = [len(getattr(backbone, name)) for name in backbone.res_layers]
+    blocks_per_stage = stage_blocks(backbone)
     stages = plugins[0].get('stages') or [True] * len(blocks_per_stage)
     expected = sum(n for n, on in zip(blocks_per_stage, stages) if on)
     assert n_cgd == expected
@@ -68,11 +78,12 @@ def test_detection_configs_load_strictly_and_write_safely(path):
     assert dict(type='WeightsOnlyCheckpointHook') in cfg.custom_hooks
     assert cfg.default_hooks.logger.type == 'MainProcessLoggerHook'
     init = cfg.model.backbone.init_cfg
-    if init is None:  # the demo trains from scratch
+    if init is None or 'checkpoint' not in init:  # trains from scratch (demo, SSDLite)
         return
     assert init.type == 'StrictPretrained'
-    has_cgd_weights = init.checkpoint.startswith('checkpoints/cgd-resnet')
-    assert init.get('new_keys', []) == ([] if has_cgd_weights else ['.cgd.'])
+    has_cgd_weights = init.checkpoint.startswith('checkpoints/cgd-')
+    has_cgd = bool(cfg.model.backbone.get('plugins'))
+    assert init.get('new_keys', []) == ([] if has_cgd_weights or not has_cgd else ['.cgd.'])
 
 
 @pytest.mark.parametrize('name', ['faster-rcnn_r50-cgd_fpn_1x_coco.py',

@@ -1,7 +1,10 @@
-"""Convert a CGD authors' ImageNet ResNet checkpoint into a CGDResNet backbone checkpoint.
+"""Convert a CGD authors' ImageNet checkpoint (ResNet or MobileNet v1) into a backbone checkpoint
+for CGDResNet or CGDMobileNet.
 
     python tools/model_converters/convert_imagenet_checkpoint.py SRC.pth \
         checkpoints/cgd-resnet50_imagenet.pth
+    python tools/model_converters/convert_imagenet_checkpoint.py model_best.pth.tar \
+        checkpoints/cgd-mobilenet_imagenet.pth
 """
 import argparse
 import sys
@@ -22,7 +25,7 @@ def main():
                                     skip_unknown=args.skip_unknown)
     except (ValueError, FileExistsError, RuntimeError) as e:
         sys.exit(f'error: {e}')
-    print(f"wrote {args.dst}: ResNet-{report['depth']}, {report['converted']} tensors "
+    print(f"wrote {args.dst}: {report['arch']}, {report['converted']} tensors "
           f"({report['cgd']} CGD); dropped classifier keys {report['dropped']}")
     if report['unknown']:
         print(f"skipped {len(report['unknown'])} unknown keys: {report['unknown']}")

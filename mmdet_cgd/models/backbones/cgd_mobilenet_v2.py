@@ -1,0 +1,79 @@
+"""mmdet's MobileNetV2 (SSDLite, YOLOv3-MobileNetV2) with ``before_norm1``: CGD after the first
+conv of each inverted residual, before its norm, as the authors place it in MobileNet v1.
+
+    expand 1x1 conv -> [CGD] -> norm -> ReLU6 -> depthwise 3x3 -> ... -> linear 1x1 -> norm
+
+The first block of stage 1 has no expand conv: there the first conv is the depthwise one. The
+blocks are mmdet's ``InvertedResidual``s built from ``ConvModule``s (conv, norm and activation in
+one module); the plugins run in a forward hook on the first ``ConvModule``'s ``conv``, so the
+blocks' forward, init and state-dict names stay mmdet's.
+"""
+from typing import List, Optional
+
+from mmcv.cnn import build_plugin_layer
+from mmdet.models.backbones import MobileNetV2
+from mmdet.registry import MODELS
+
+from mmdet_cgd.utils.errors import CGDConfigError
+
+from .block_plugins import BeforeNorm1Hook
+from .plugin_positions import BEFORE_NORM1, check_inplace, check_plugin, plugins_in_stage
+
+
+@MODELS.register_module()
+class CGDMobileNetV2(MobileNetV2):
+    """mmdet's MobileNetV2 plus ``plugins`` at ``before_norm1``.
+
+    Args:
+        plugins: ``dict(cfg=..., position='before_norm1', stages=...)`` with one bool per
+            stage (``layer1``-``layer7``) in ``stages``.
+        freeze_plugins: whether ``frozen_stages`` also freezes the plugins of frozen stages
+            (default False, as CGDResNet).
+        *args, **kwargs: as mmdet's MobileNetV2.
+    """
+
+    def __init__(self, *args, plugins: Optional[List[dict]] = None,
+                 freeze_plugins: bool = False, **kwargs):
+        self.freeze_plugins = freeze_plugins
+        super().__init__(*args, **kwargs)
+        name = type(self).__name__
+        if plugins is not None and not isinstance(plugins, (list, tuple)):
+            raise CGDConfigError(f'{name}: plugins must be a list of dicts, got {plugins!r}')
+        self.plugins = plugins
+        num_stages = len(self.arch_settings)
+        for i, plugin in enumerate(plugins or []):
+            check_plugin(plugin, (BEFORE_NORM1, ), f'{name}.plugins[{i}]', num_stages)
+        for stage in range(num_stages):
+            stage_plugins = plugins_in_stage(plugins or [], stage)
+            for j, block in enumerate(getattr(self, f'layer{stage + 1}')):
+                self._add_block_plugins(block, stage_plugins, f'{name}.layer{stage + 1}[{j}]')
+
+    @staticmethod
+    def _add_block_plugins(block, plugins: List[dict], where: str) -> None:
+        first = block.expand_conv if block.with_expand_conv else block.depthwise_conv
+        block.before_norm1_plugin_names = []
+        for plugin in plugins:
+            cfg = dict(plugin['cfg'])
+            name, layer = build_plugin_layer(cfg, in_channels=first.conv.out_channels,
+                                             postfix=cfg.pop('postfix', ''))
+            if hasattr(block, name):
+                raise CGDConfigError(f"{where}: duplicate plugin name {name!r}: give each "
+                                     "plugin of one type in a block its own 'postfix'")
+            check_inplace(BEFORE_NORM1, getattr(layer, 'inplace', False), where)
+            block.add_module(name, layer)
+            block.before_norm1_plugin_names.append(name)
+        if block.before_norm1_plugin_names:
+            first.conv.register_forward_hook(BeforeNorm1Hook(block))
+
+    def _freeze_stages(self):
+        super()._freeze_stages()
+        if self.freeze_plugins:
+            return
+        for i in range(1, self.frozen_stages + 1):
+            for block in getattr(self, f'layer{i}'):
+                for name in getattr(block, 'before_norm1_plugin_names', []):
+                    getattr(block, name).train(self.training).requires_grad_(True)
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        return self  # as nn.Module does; mmdet's MobileNetV2.train returns None
