@@ -9,6 +9,7 @@ import sys
 from setuptools import setup
 
 try:
+    import torch
     from torch.utils.cpp_extension import BuildExtension, CppExtension
 except ImportError:
     BuildExtension = None
@@ -22,7 +23,10 @@ elif BuildExtension is None:
     setup()
 else:
     openmp = ['-fopenmp'] if sys.platform.startswith('linux') else []  # at::parallel_for
-    setup(ext_modules=[CppExtension('mmdet_cgd.ops._ext',
+    # named for the torch it is built against: environments with different torch releases can
+    # share one source tree (an editable install in each), and each loads its own build
+    major, minor = torch.__version__.split('.')[:2]
+    setup(ext_modules=[CppExtension(f'mmdet_cgd.ops._ext_torch{major}_{minor}',
                                     ['mmdet_cgd/ops/csrc/sum_max_hw.cpp'],
                                     extra_compile_args=['-O3', '-g0', *openmp],
                                     extra_link_args=openmp)],

@@ -55,9 +55,9 @@ import matplotlib
 import cv2, mmdet.models, mmengine.runner, torch  # the stack first: cv2 edits LD_LIBRARY_PATH
 backend, env = matplotlib.rcParams["backend"], dict(os.environ)
 import mmdet_cgd
-# ops._ext is the compiled op's library (torch.ops.load_library), not a Python module
+# ops._ext_torch* are the compiled op's libraries (torch.ops.load_library), not modules
 names = [m.name for m in pkgutil.walk_packages(mmdet_cgd.__path__, "mmdet_cgd.")
-         if not m.name.endswith("._ext")]
+         if "._ext_torch" not in m.name]
 for name in names:
     importlib.import_module(name)
 from mmdet_cgd.ops.compiled_pooling import compiled_sum_max

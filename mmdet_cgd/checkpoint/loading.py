@@ -1,10 +1,11 @@
 """Reading checkpoint files: where they come from and how they are read.
 
-Reading is ``torch.load(weights_only=True)`` with an allow-list (``safe_globals``), never unsafe
-unpickling unless the user opts in (``MMDET_CGD_TRUST_CHECKPOINTS=1`` or a tool's
-``--trust-checkpoint``). URLs and mmdet's model-zoo names (``torchvision://``,
-``open-mmlab://``) are downloaded into torch's hub cache by us and then read like local files:
-mmengine's own http loader unpickles with ``weights_only=False``.
+Reading is ``torch.load(weights_only=True)`` with an allow-list (``safe_globals``; on torch
+< 2.6 through ``restricted_pickle``, which allows the same), never unsafe unpickling unless the
+user opts in (``MMDET_CGD_TRUST_CHECKPOINTS=1`` or a tool's ``--trust-checkpoint``). URLs and
+mmdet's model-zoo names (``torchvision://``, ``open-mmlab://``) are downloaded into torch's hub
+cache by us and then read like local files: mmengine's own http loader unpickles with
+``weights_only=False``.
 """
 import os
 import pickle
@@ -15,6 +16,9 @@ from pathlib import Path
 from typing import Any, Dict
 
 import torch
+
+from . import restricted_pickle
+from .safe_globals import TORCH_HAS_ALLOW_LIST
 
 TRUST_ENV = 'MMDET_CGD_TRUST_CHECKPOINTS'
 URL_PREFIXES = ('http://', 'https://')
@@ -31,7 +35,8 @@ def trust_requested() -> bool:
 
 def trust_checkpoints_in_this_process() -> None:
     """The user's opt-in: every checkpoint this process loads is unpickled in full, by us and
-    by mmengine's Runner (which reads torch's ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``)."""
+    by mmengine's Runner (which reads torch's ``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD`` on torch
+    >= 2.6; older torch unpickles in full by default, and only our checks refuse first)."""
     os.environ[TRUST_ENV] = '1'
     os.environ['TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD'] = '1'
 
@@ -87,6 +92,17 @@ def resolve_checkpoint(name: str) -> str:
     return name
 
 
+def _torch_load(path: str, map_location: Any, trusted: bool):
+    """``torch.load`` that never unpickles beyond the allow-list unless ``trusted``: weights-only
+    with torch's allow-list where torch has one (>= 2.6), else through ``restricted_pickle``."""
+    if trusted:
+        return torch.load(path, map_location=map_location, weights_only=False)
+    if TORCH_HAS_ALLOW_LIST:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    return torch.load(path, map_location=map_location, weights_only=False,
+                      pickle_module=restricted_pickle)
+
+
 def load_checkpoint_file(name: str, map_location: Any = 'cpu') -> Dict:
     """Read a checkpoint (path, URL or model-zoo name) with ``weights_only=True``, unless
     trusted, with errors that say what is wrong with the file."""
@@ -95,7 +111,7 @@ def load_checkpoint_file(name: str, map_location: Any = 'cpu') -> Dict:
         raise CheckpointError(f'checkpoint not found: expected a file at {path!r}')
     size, trusted = os.path.getsize(path), trust_requested()
     try:
-        obj = torch.load(path, map_location=map_location, weights_only=not trusted)
+        obj = _torch_load(path, map_location, trusted)
     except pickle.UnpicklingError as e:
         unsafe = [line for line in str(e).splitlines() if 'unsupported global' in line.lower()]
         if unsafe:

@@ -8,11 +8,21 @@ statistics methods, which take ``builtins.getattr`` to unpickle, a global that w
 file reach far more; ``WeightsOnlyCheckpointHook`` (selected by our configs) saves ``LogBuffer``s
 without them.
 """
+from typing import Any, Dict
+
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
-_NUMPY_CORE = np._core if hasattr(np, '_core') else np.core  # numpy 2 / numpy 1
+# torch's own allow-list for weights_only loading takes (object, name) pairs from 2.6 on (when
+# weights_only=True became the default); older torch loads our checkpoints through
+# ``restricted_pickle``, which allows exactly what ``allowed_globals`` lists.
+TORCH_HAS_ALLOW_LIST = torch.__version__ >= '2.6'
+# numpy 1.26 may hold a partial ``numpy._core`` (once cv2 has imported it) without multiarray
+NUMPY_CORE = np._core if np.lib.NumpyVersion(np.__version__) >= '2.0.0' else np.core
+NUMPY_DTYPES = ('Float16DType', 'Float32DType', 'Float64DType', 'Int8DType', 'Int16DType',
+                'Int32DType', 'Int64DType', 'UInt8DType', 'UInt16DType', 'UInt32DType',
+                'UInt64DType', 'BoolDType')
 
 
 class LogBuffer(HistoryBuffer):
@@ -23,20 +33,29 @@ class LogBuffer(HistoryBuffer):
         return {k: v for k, v in self.__dict__.items() if k != 'statistics_methods'}
 
 
-def _numpy_globals():
-    reconstruct, scalar = _NUMPY_CORE.multiarray._reconstruct, _NUMPY_CORE.multiarray.scalar
-    allowed = [np.ndarray, np.dtype, reconstruct, scalar,
-               # the same functions as numpy 1 named them, for checkpoints it saved
-               (reconstruct, 'numpy.core.multiarray._reconstruct'),
-               (scalar, 'numpy.core.multiarray.scalar')]
-    for name in ('Float16DType', 'Float32DType', 'Float64DType', 'Int8DType', 'Int16DType',
-                 'Int32DType', 'Int64DType', 'UInt8DType', 'UInt16DType', 'UInt32DType',
-                 'UInt64DType', 'BoolDType'):
+def _qualified(obj) -> str:
+    return f'{obj.__module__}.{obj.__name__}'
+
+
+def allowed_globals() -> Dict[str, Any]:
+    """What mmengine's Runner saves besides tensors, by the name a pickle gives it: its log
+    buffers, numpy arrays, dtypes and scalars (under numpy 1's and numpy 2's module names, for
+    checkpoints either saved). Never ``builtins.getattr``."""
+    allowed = {_qualified(c): c for c in (HistoryBuffer, LogBuffer, np.ndarray, np.dtype)}
+    allowed['numpy.ndarray'], allowed['numpy.dtype'] = np.ndarray, np.dtype
+    for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
+        allowed[f'{module}._reconstruct'] = NUMPY_CORE.multiarray._reconstruct
+        allowed[f'{module}.scalar'] = NUMPY_CORE.multiarray.scalar
+    for name in NUMPY_DTYPES:
         if hasattr(np, 'dtypes') and hasattr(np.dtypes, name):
-            allowed.append(getattr(np.dtypes, name))
+            allowed[f'numpy.dtypes.{name}'] = getattr(np.dtypes, name)
     return allowed
 
 
 def allow_mmengine_checkpoints() -> None:
-    """Add the types mmengine's Runner saves to torch's safe-load list; idempotent."""
-    torch.serialization.add_safe_globals([HistoryBuffer, LogBuffer] + _numpy_globals())
+    """Add the types mmengine's Runner saves to torch's safe-load list (torch >= 2.6, whose
+    ``torch.load`` is weights-only by default, in mmengine too); idempotent. Older torch has no
+    such list: ``load_checkpoint_file`` restricts unpickling itself there."""
+    if TORCH_HAS_ALLOW_LIST:
+        torch.serialization.add_safe_globals(
+            [(obj, name) for name, obj in allowed_globals().items()])

@@ -16,11 +16,18 @@ from warnings import warn
 
 import torch
 
+from mmdet_cgd.utils.torch_compat import is_compiling
+
 DTYPES = (torch.float32, torch.float64)
 # Below this many positions torch's two reductions are faster than a per-row loop.
 MIN_POSITIONS = 16
 LIBRARY_DIR = Path(__file__).resolve().parent
-LIBRARY_NAME = '_ext'
+
+
+def library_name() -> str:
+    """The op's library for the running torch, as ``setup.py`` names it: '_ext_torch2_14'."""
+    major, minor = torch.__version__.split('.')[:2]
+    return f'_ext_torch{major}_{minor}'
 
 
 def library_path() -> Optional[Path]:
@@ -28,7 +35,7 @@ def library_path() -> Optional[Path]:
     editable install's finder would otherwise hand a clone that shares the environment another
     checkout's build."""
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        path = LIBRARY_DIR / f'{LIBRARY_NAME}{suffix}'
+        path = LIBRARY_DIR / f'{library_name()}{suffix}'
         if path.is_file():
             return path
     return None
@@ -40,7 +47,8 @@ def compiled_sum_max():
     path = library_path()
     try:
         if path is None:
-            raise OSError(f'no {LIBRARY_NAME}*.so in {LIBRARY_DIR}')
+            raise OSError(f'no {library_name()}*.so (built for torch {torch.__version__}) in '
+                          f'{LIBRARY_DIR}')
         torch.ops.load_library(str(path))  # registers torch.ops.mmdet_cgd.sum_max_hw
         return torch.ops.mmdet_cgd.sum_max_hw
     except (OSError, RuntimeError) as error:
@@ -57,7 +65,7 @@ def sum_max_hw(x: torch.Tensor) -> Optional[Tuple[torch.Tensor, torch.Tensor]]:
     ``MIN_POSITIONS`` positions, under ``torch.compile``, or not built)."""
     if (x.device.type != 'cpu' or x.dtype not in DTYPES or not x.is_contiguous()
             or x.numel() == 0 or x.shape[2] * x.shape[3] < MIN_POSITIONS
-            or torch.compiler.is_compiling()):
+            or is_compiling()):
         return None
     op = compiled_sum_max()
     return None if op is None else op(x)

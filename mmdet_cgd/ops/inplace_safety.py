@@ -9,6 +9,7 @@ producer is inspected at forward, from what its autograd node saved.
 import torch
 
 from mmdet_cgd.utils.errors import CGDConfigError
+from mmdet_cgd.utils.torch_compat import is_compiling
 
 
 def check_inplace_is_safe(x: torch.Tensor) -> None:
@@ -18,7 +19,7 @@ def check_inplace_is_safe(x: torch.Tensor) -> None:
     consumer of ``x`` that saved it, or one that modifies CGD's output in place, cannot be seen
     here: autograd raises for those at backward (its version counter).
     """
-    if not x.requires_grad or x.numel() == 0 or torch.compiler.is_compiling():
+    if not x.requires_grad or x.numel() == 0 or is_compiling():
         return
     if x.device.type == 'meta':  # no data to corrupt, and every meta tensor shares address 0
         return
@@ -40,10 +41,12 @@ def check_inplace_is_safe(x: torch.Tensor) -> None:
 def saved_copy_of(node, x: torch.Tensor, output_nr: int) -> str:
     """The name under which autograd ``node`` saved memory of ``x`` ('' if none).
 
-    Saved tensors without hooks are compared by storage. Under saved-tensor hooks (activation
-    checkpointing, offloading) what was saved is opaque, so a node's own output, which
-    derivatives.yaml names ``result``/``result<k>``, counts as kept. A Python autograd.Function
-    under hooks cannot be seen through: autograd's version counter remains the check there.
+    Saved tensors are compared by storage where autograd shows them. Where it does not (under
+    saved-tensor hooks: activation checkpointing, offloading; and on torch < 2.2, whose
+    ``SavedTensor`` exposes no ``data``), a node's own output, which derivatives.yaml names
+    ``result``/``result<k>``, counts as kept: that is what a ReLU, sigmoid or any op keeping its
+    output saves. What such a node saves under another name, or a Python autograd.Function
+    keeps, cannot be seen there: autograd's version counter remains the check at backward.
     """
     own_output = {'_raw_saved_result', f'_raw_saved_result{output_nr}'}
     storage = x.untyped_storage().data_ptr()
@@ -59,6 +62,6 @@ def saved_copy_of(node, x: torch.Tensor, output_nr: int) -> str:
             if isinstance(data, torch.Tensor):
                 if data.device == x.device and data.untyped_storage().data_ptr() == storage:
                     return name[len('_raw'):]
-            elif getattr(item, 'unpack_hook', None) is not None and name in own_output:
+            elif name in own_output:  # opaque: compared by name
                 return name[len('_raw'):]
     return ''

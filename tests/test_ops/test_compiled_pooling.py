@@ -115,14 +115,16 @@ def test_a_missing_or_broken_build_warns_once_and_pools_with_torch(monkeypatch, 
     """Only the package's own directory is searched (tmp_path here): an editable install's
     finder would otherwise load another checkout's build, as it does for a clone sharing a venv."""
     if library is not None:
-        (tmp_path / f'_ext{importlib.machinery.EXTENSION_SUFFIXES[0]}').write_bytes(library)
+        suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+        (tmp_path / f'{compiled_pooling.library_name()}{suffix}').write_bytes(library)
     monkeypatch.setattr(compiled_pooling, 'LIBRARY_DIR', tmp_path)
     compiled_sum_max.cache_clear()
     try:
         with pytest.warns(UserWarning, match='pip install --no-build-isolation') as record:
             assert sum_max_hw(torch.randn(1, 2, 3, 8)) is None
         if library is None:
-            assert f'no _ext*.so in {tmp_path}' in str(record[0].message)
+            message = str(record[0].message)
+            assert f'no {compiled_pooling.library_name()}*.so (built for torch' in message
         with warnings.catch_warnings():
             warnings.simplefilter('error')
             assert sum_max_hw(torch.randn(1, 2, 3, 8)) is None  # no second warning

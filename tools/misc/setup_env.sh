@@ -10,6 +10,8 @@ VENV=${VENV:-.venv}
 # mmpretrain's models import torchvision, which needs the torch it was built for: a matching pair.
 TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 MMCV_SPEC=${MMCV_SPEC:-mmcv==2.1.0}
+# A pip constraints file applied to every install (e.g. requirements/compat-torch2.1.txt).
+CONSTRAINTS=${CONSTRAINTS:-}
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -18,7 +20,14 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 py="$VENV/bin/python"
-pip() { "$py" -m pip "$@"; }
+pip() {
+  if [ -n "$CONSTRAINTS" ] && [ "$1" = install ]; then
+    shift
+    "$py" -m pip install -c "$CONSTRAINTS" "$@"
+  else
+    "$py" -m pip "$@"
+  fi
+}
 
 has() { "$py" -c "import $1" >/dev/null 2>&1; }
 
@@ -41,8 +50,12 @@ if "$py" -c "import mmcv.ops" >/dev/null 2>&1; then
 else
   log "installing $MMCV_SPEC with its compiled ops (first time: ~10 minutes)"
   # torch >= 2.14's headers need C++20, mmcv 2.1's setup.py asks for C++17: compile through a
-  # g++ wrapper that asks for C++20 instead.
-  CXX="$PWD/tools/misc/g++-std20" MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+  # g++ wrapper that asks for C++20 instead (older torch builds as mmcv asks).
+  cxx=${CXX:-g++}
+  if "$py" -c 'import sys, torch; sys.exit(tuple(map(int, torch.__version__.split(".")[:2])) < (2, 14))'; then
+    cxx="$PWD/tools/misc/g++-std20"
+  fi
+  CXX="$cxx" MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     pip install --no-build-isolation "$MMCV_SPEC"
 fi
 
