@@ -2,11 +2,19 @@
 where torch can be imported at build time: ``pip install --no-build-isolation -e .``.
 Without torch there (pip's default build isolation), or with ``MMDET_CGD_WITH_OPS=0``, the
 package installs without it and CGD pools with two PyTorch reductions instead (the same values
-up to rounding, slower on CPU)."""
+up to rounding, slower on CPU).
+
+A built wheel carries ``configs/``, ``tools/``, ``model-index.yml`` and ``LICENSE`` under
+``mmdet_cgd/.mim/``, as OpenMMLab packages do (mmdet's ``add_mim_extension``), so that
+``Config.fromfile('mmdet_cgd::cgd/...')`` and ``mim train mmdet_cgd CONFIG`` work from an
+installed package. They are copied into the build folder, never into the source tree.
+"""
 import os
+import shutil
 import sys
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 try:
     import torch
@@ -14,13 +22,36 @@ try:
 except ImportError:
     BuildExtension = None
 
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIM_FILES = ('configs', 'tools', 'model-index.yml', 'LICENSE')
+
+
+class BuildPyWithMim(build_py):
+    """``build_py`` that also copies ``MIM_FILES`` into ``<build>/mmdet_cgd/.mim/``."""
+
+    def run(self):
+        super().run()
+        if getattr(self, 'editable_mode', False):
+            return  # an editable install reads the source tree
+        mim = os.path.join(self.build_lib, 'mmdet_cgd', '.mim')
+        for name in MIM_FILES:
+            src, dst = os.path.join(HERE, name), os.path.join(mim, name)
+            if os.path.isdir(src):
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst, ignore=shutil.ignore_patterns('__pycache__', '*.pyc'))
+            elif os.path.isfile(src):
+                os.makedirs(mim, exist_ok=True)
+                shutil.copyfile(src, dst)
+
+
+cmdclass = {'build_py': BuildPyWithMim}
 if os.environ.get('MMDET_CGD_WITH_OPS', '1') == '0':
-    setup()
+    setup(cmdclass=cmdclass)
 elif BuildExtension is None:
     print('[mmdet-cgd] torch is not importable at build time (pip build isolation?): building '
           'without the compiled CPU pooling op; to build it, install with --no-build-isolation',
           file=sys.stderr)
-    setup()
+    setup(cmdclass=cmdclass)
 else:
     openmp = ['-fopenmp'] if sys.platform.startswith('linux') else []  # at::parallel_for
     # named for the torch it is built against: environments with different torch releases can
@@ -30,4 +61,4 @@ else:
                                     ['mmdet_cgd/ops/csrc/sum_max_hw.cpp'],
                                     extra_compile_args=['-O3', '-g0', *openmp],
                                     extra_link_args=openmp)],
-          cmdclass={'build_ext': BuildExtension})
+          cmdclass={**cmdclass, 'build_ext': BuildExtension})

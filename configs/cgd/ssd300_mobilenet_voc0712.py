@@ -76,8 +76,9 @@ train_cfg = dict(max_epochs=24)
 
 custom_hooks = [
     dict(type='NumClassCheckHook'),
-    dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
-    dict(type='WeightsOnlyCheckpointHook'),  # our runtime's
+    dict(type='WeightsOnlyCheckpointHook'),  # our runtime's three
+    dict(type='CheckpointCheckHook'),
+    dict(type='FiniteTrainingHook', interval=1),  # mmdet's CheckInvalidLossHook, and more
 ]
 
 # base_batch_size = (2 GPUs) x (16 images per GPU), the authors' setting for lr 1e-3

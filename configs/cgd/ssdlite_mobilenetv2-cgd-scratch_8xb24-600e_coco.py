@@ -19,6 +19,8 @@ default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
                      logger=dict(type='MainProcessLoggerHook'))
 custom_hooks = [
     dict(type='NumClassCheckHook'),
-    dict(type='CheckInvalidLossHook', interval=50, priority='VERY_LOW'),
     dict(type='WeightsOnlyCheckpointHook'),
+    dict(type='CheckpointCheckHook'),
+    dict(type='FiniteTrainingHook', interval=1),  # mmdet's CheckInvalidLossHook, and more
 ]
+randomness = dict(seed=0)

@@ -49,5 +49,6 @@ default_hooks = dict(
                     save_best='accuracy/top1', rule='greater',
                     backend_args=dict(backend='atomic_local')),
     logger=dict(type='MainProcessLoggerHook'))
-custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]
+custom_hooks = [dict(type='WeightsOnlyCheckpointHook'), dict(type='CheckpointCheckHook'),
+                dict(type='FiniteTrainingHook', interval=1)]
 randomness = dict(seed=1234)

@@ -33,5 +33,6 @@ default_hooks = dict(
                     backend_args=dict(backend='atomic_local')),
     # in a distributed test rank 0 alone writes the metrics json (mmengine's: every rank)
     logger=dict(type='MainProcessLoggerHook'))
-custom_hooks = [dict(type='WeightsOnlyCheckpointHook')]
+custom_hooks = [dict(type='WeightsOnlyCheckpointHook'), dict(type='CheckpointCheckHook'),
+                dict(type='FiniteTrainingHook', interval=1)]
 randomness = dict(seed=1234)

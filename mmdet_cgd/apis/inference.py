@@ -5,7 +5,13 @@ from typing import Union
 from mmdet.apis import init_detector
 from mmengine.config import Config
 
-from mmdet_cgd.checkpoint import check_fit, load_checkpoint_file, unwrap_state_dict
+from mmdet_cgd.checkpoint import (
+    check_fit,
+    check_placement,
+    load_checkpoint_file,
+    model_backbone_plugins,
+    unwrap_state_dict,
+)
 
 
 def load_detector(config: Union[str, Config], checkpoint: str, device: str = 'cpu'):
@@ -19,6 +25,7 @@ def load_detector(config: Union[str, Config], checkpoint: str, device: str = 'cp
     source = f'checkpoint {checkpoint!r}'
     state = unwrap_state_dict(ckpt, source)
     check_fit(model.state_dict(), state, source=source)
+    check_placement(ckpt, model_backbone_plugins(model), source)
     model.load_state_dict(state, strict=False)
     meta = ckpt.get('meta', {}).get('dataset_meta')
     if meta:

@@ -110,6 +110,8 @@ def load_checkpoint_file(name: str, map_location: Any = 'cpu') -> Dict:
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint not found: expected a file at {path!r}')
     size, trusted = os.path.getsize(path), trust_requested()
+    from .verify import verify_checkpoint_file  # it raises CheckpointError, defined here
+    verify_checkpoint_file(path)  # torch.load checks no CRC-32: corrupted bytes would load
     try:
         obj = _torch_load(path, map_location, trusted)
     except pickle.UnpicklingError as e:

@@ -1,8 +1,10 @@
 """Which checkpoint a run resumes from, and whether a file can be resumed at all."""
-import os
+import logging
 import re
 from pathlib import Path
 from typing import Dict, Optional
+
+from mmengine.logging import print_log
 
 from .loading import CheckpointError, load_checkpoint_file
 
@@ -43,10 +45,13 @@ def find_resume_checkpoint(work_dir) -> Optional[str]:
             candidates.append(Path(named))
     candidates += sorted(work_dir.glob('*.pth'), key=_progress, reverse=True)
     for path in candidates:
-        if path.is_file() and os.path.getsize(path) > 0:
-            try:
-                check_resumable(load_checkpoint_file(str(path)), str(path))
-            except CheckpointError:
-                continue
-            return str(path)
+        if not path.is_file():
+            continue
+        try:
+            check_resumable(load_checkpoint_file(str(path)), str(path))
+        except CheckpointError as e:
+            print_log(f'--resume: skipped {str(path)!r}: {e}', logger='current',
+                      level=logging.WARNING)
+            continue
+        return str(path)
     return None

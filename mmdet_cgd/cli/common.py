@@ -16,8 +16,10 @@ from mmdet_cgd.annotation_checks import check_dataloader_data
 from mmdet_cgd.checkpoint import (
     CheckpointError,
     check_fit,
+    check_placement,
     check_resumable,
     load_checkpoint_file,
+    model_backbone_plugins,
     resolve_checkpoint,
     trust_checkpoints_in_this_process,
     trust_requested,
@@ -52,10 +54,17 @@ def parse_tool_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Name
 
 def load_tool_config(args) -> Config:
     """``args.config`` with ``--launcher``, ``--cfg-options`` and ``--work-dir`` applied."""
+    if osp.isdir(args.config):
+        found = sorted(p for p in os.listdir(args.config) if p.endswith('.py'))
+        raise ValueError(f'expected a config file, got the directory {args.config!r}'
+                         + (f'; it holds {found[:5]}' if found else ''))
     cfg = Config.fromfile(args.config)
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
+    if isinstance(cfg.get('randomness'), dict) and 'seed' not in cfg.randomness:
+        # mmengine calls set_randomness(**randomness), whose seed has no default
+        cfg.randomness.seed = None
     if args.work_dir is not None:
         cfg.work_dir = args.work_dir
     elif cfg.get('work_dir') is None:
@@ -110,10 +119,13 @@ def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
     it with ``strict=False`` (which only logs a mismatch)."""
     checkpoint = load_checkpoint_file(name)
     model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+    if hasattr(model, 'module') and not hasattr(model, 'backbone'):
+        model = model.module  # --tta: the detector inside DetTTAModel
     source = f'checkpoint {name!r}'
     check_fit(model.state_dict(), unwrap_state_dict(checkpoint, source), source=source,
               hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
               "(type='StrictPretrained', new_keys=[...]) instead")
+    check_placement(checkpoint, model_backbone_plugins(model), source)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,9 @@
 mmdet's stock ResNet family answers an unknown plugin position, or a plugin on ResNet-18/34, with a
 bare ``AssertionError`` from deep inside its blocks, and stock Res2Net builds plugins too narrow for
 its blocks, failing only at the first forward. The position rules come from
-``mmdet_cgd.models.backbones.plugin_positions``, which our backbones apply at build time too.
+``mmdet_cgd.models.backbones.plugin_positions``, which our backbones apply at build time too,
+with the same messages: ``MODELS.build`` and mmdet's own tools stop there as well. mmdet's stock
+backbones are mmdet's code: only these checks (and a hint in CGD's channel error) cover them.
 """
 from typing import Iterator, Tuple
 
@@ -13,6 +15,7 @@ from mmdet_cgd.models.backbones.plugin_positions import (
     BEFORE_NORM1,
     BOTTLENECK_POSITIONS,
     STOCK_POSITIONS,
+    check_no_in_channels,
     check_plugin,
     type_name,
 )
@@ -38,11 +41,7 @@ def check_backbone_plugins(model_cfg) -> None:
         kind = type_name(backbone['type'])
         plugins = backbone.get('plugins') or []
         for i, plugin in enumerate(plugins):
-            layer = plugin.get('cfg') if isinstance(plugin, dict) else None
-            if isinstance(layer, dict) and 'in_channels' in layer:
-                raise CGDConfigError(
-                    f'{where}.plugins[{i}]: a plugin gets in_channels from its block; remove '
-                    f"cfg.in_channels={layer['in_channels']!r}")
+            check_no_in_channels(plugin, f'{where}.plugins[{i}]')
         if kind in CGD_VARIANTS.values():
             allowed = (BASIC_BLOCK_POSITIONS if backbone.get('depth') in BASIC_BLOCK_DEPTHS
                        else BOTTLENECK_POSITIONS)

@@ -1,7 +1,13 @@
 """Runner extensions our configs select: hooks, a train loop and an atomic file backend."""
 from .atomic_local_backend import AtomicLocalBackend
-from .hooks import AnnotationCheckHook, MainProcessLoggerHook, WeightsOnlyCheckpointHook
+from .hooks import (
+    AnnotationCheckHook,
+    CheckpointCheckHook,
+    FiniteTrainingHook,
+    MainProcessLoggerHook,
+    WeightsOnlyCheckpointHook,
+)
 from .reproducible_loop import ReproducibleIterBasedTrainLoop
 
-__all__ = ['AnnotationCheckHook', 'AtomicLocalBackend', 'MainProcessLoggerHook',
-           'ReproducibleIterBasedTrainLoop', 'WeightsOnlyCheckpointHook']
+__all__ = ['AnnotationCheckHook', 'AtomicLocalBackend', 'CheckpointCheckHook', 'FiniteTrainingHook',
+           'MainProcessLoggerHook', 'ReproducibleIterBasedTrainLoop', 'WeightsOnlyCheckpointHook']

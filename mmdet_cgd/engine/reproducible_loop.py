@@ -5,6 +5,10 @@ skips k batches, so from then on its RNG states (flip augmentation, RoI sampling
 uninterrupted run's and the two end with different weights. Re-seeding with ``seed + i`` right
 before fetching batch i makes both runs draw the same numbers from there on. Exact with
 ``num_workers=0`` (workers keep RNG streams of their own).
+
+The seed must come from the config: ``runner.seed`` is never None (mmengine draws one when
+``randomness.seed`` is unset), and the data sampler is built with it before a resume could
+restore the checkpoint's, so a drawn seed gives a resumed run another data order.
 """
 from mmengine.registry import LOOPS
 from mmengine.runner import IterBasedTrainLoop
@@ -31,7 +35,10 @@ class ReproducibleIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` with per-iteration seeding: resuming gives the same run."""
 
     def __init__(self, runner, dataloader, *args, **kwargs):
+        if (runner._randomness_cfg or {}).get('seed') is None:
+            raise ValueError(
+                'ReproducibleIterBasedTrainLoop needs a fixed seed, and the config sets none '
+                '(mmengine then draws a new one per run, so a resumed run differs): set '
+                'randomness.seed, e.g. --cfg-options randomness.seed=0')
         super().__init__(runner, dataloader, *args, **kwargs)
-        if runner.seed is None:
-            raise ValueError('ReproducibleIterBasedTrainLoop needs a seed: set randomness.seed')
         self.dataloader_iterator = SeededBatches(self.dataloader_iterator, runner.seed)

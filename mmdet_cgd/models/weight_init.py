@@ -11,7 +11,14 @@ from mmengine.model import is_model_wrapper
 from mmengine.model.weight_init import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 
-from mmdet_cgd.checkpoint import check_fit, load_checkpoint_file, select_weights, unwrap_state_dict
+from mmdet_cgd.checkpoint import (
+    check_fit,
+    check_placement,
+    load_checkpoint_file,
+    model_backbone_plugins,
+    select_weights,
+    unwrap_state_dict,
+)
 
 
 def _init_children_first(module) -> None:
@@ -61,13 +68,14 @@ class StrictPretrainedInit:
     def __call__(self, module) -> None:
         _init_children_first(module)
         source = f'pretrained weights {self.checkpoint!r}'
-        state = unwrap_state_dict(load_checkpoint_file(self.checkpoint, self.map_location),
-                                  source)
+        checkpoint = load_checkpoint_file(self.checkpoint, self.map_location)
+        state = unwrap_state_dict(checkpoint, source)
         expected = module.state_dict()
         state = select_weights(state, expected, self.prefix, source)
         check_fit(expected, state, self.new_keys, self.unused_keys, source,
                   hint='set another file with --cfg-options '
                   'model.backbone.init_cfg.checkpoint=PATH')
+        check_placement(checkpoint, model_backbone_plugins(module), source)
         module.load_state_dict(state, strict=False)
         print_log(f'loaded {len(state)} tensors into {type(module).__name__} from '
                   f'{self.checkpoint} (new: {self.new_keys or "none"})', logger='current')

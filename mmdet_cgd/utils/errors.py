@@ -7,3 +7,7 @@ class CGDConfigError(ValueError, AssertionError):
     A ValueError (bad input), and an AssertionError too: code written against mmdet catches
     AssertionError for bad plugin configs.
     """
+
+
+class NonFiniteError(FloatingPointError):
+    """Training produced NaN or infinity (a loss, a weight, a BatchNorm statistic)."""

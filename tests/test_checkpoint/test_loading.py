@@ -127,7 +127,8 @@ def test_model_zoo_names_resolve_like_mmdets(hub_dir):
     cached.parent.mkdir(parents=True)
     torch.save({'conv1.weight': torch.zeros(1)}, cached)  # no download: already in the cache
     assert resolve_checkpoint('torchvision://resnet50') == str(cached)
-    assert 'conv1.weight' in load_checkpoint_file('torchvision://resnet50')
+    with pytest.raises(CheckpointError, match="sha256 prefix '0676ba61'"):  # not torchvision's
+        load_checkpoint_file('torchvision://resnet50')  # bytes: refused by the name's hash
     with pytest.raises(CheckpointError, match="unknown model name 'torchvision://resnet5000'"):
         resolve_checkpoint('torchvision://resnet5000')
 

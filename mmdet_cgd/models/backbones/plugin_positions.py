@@ -23,6 +23,7 @@ def check_plugin(plugin, allowed: Sequence[str], where: str,
     if not isinstance(plugin, dict) or not isinstance(plugin.get('cfg'), dict):
         raise CGDConfigError(f"{where}: a plugin must be dict(cfg=dict(type=...), "
                              f"position=...), got {plugin!r}")
+    check_no_in_channels(plugin, where)
     position = plugin.get('position')
     if position not in allowed:
         raise CGDConfigError(f'{where}: position must be one of {tuple(allowed)}, got '
@@ -34,6 +35,15 @@ def check_plugin(plugin, allowed: Sequence[str], where: str,
     if is_cgd_type(plugin['cfg'].get('type')):
         check_inplace(position, bool(plugin['cfg'].get('inplace', False)), where)
     return position
+
+
+def check_no_in_channels(plugin, where: str) -> None:
+    """``build_plugin_layer`` passes the block's width as ``in_channels``: a config that gives it
+    too would fail with a ``TypeError`` (``got multiple values``) that names no config key."""
+    layer = plugin.get('cfg') if isinstance(plugin, dict) else None
+    if isinstance(layer, dict) and 'in_channels' in layer:
+        raise CGDConfigError(f'{where}: a plugin gets in_channels from its block; remove '
+                             f"cfg.in_channels={layer['in_channels']!r}")
 
 
 def check_inplace(position: str, inplace: bool, where: str) -> None:

@@ -79,7 +79,9 @@ class CGD(nn.Module):
                              f'{list(x.shape)}')
         if x.size(1) != self.in_channels:
             raise ValueError(f'CGD built with in_channels={self.in_channels} got an input with '
-                             f'{x.size(1)} channels (shape {list(x.shape)})')
+                             f'{x.size(1)} channels (shape {list(x.shape)}); as a plugin of '
+                             "mmdet's Res2Net (which builds plugins for planes, not its blocks' "
+                             "width * scales) use type='CGDRes2Net'")
         if torch.jit.is_scripting() or self._traced_or_exported():
             return self.forward_plain(x)
         return self._forward_eager(x)

@@ -1,0 +1,69 @@
+"""Smaller edges of the tools (issue #18, cases 3 and 7): mmdet's --tta, a directory given as
+the config, randomness.deterministic without a seed, the reproducible loop's seed guard."""
+import argparse
+import os
+import re
+
+import mmdet
+import pytest
+from mmengine.config import Config, DictAction
+from mmengine.runner.utils import set_random_seed
+from tool_helpers import DEMO_CONFIG
+
+from mmdet_cgd.cli.common import load_tool_config
+from mmdet_cgd.cli.test import apply_tta
+from mmdet_cgd.cli.test import parse_args as parse_test_args
+from mmdet_cgd.cli.train import parse_args as parse_train_args
+from mmdet_cgd.engine import ReproducibleIterBasedTrainLoop
+
+MMDET_TOOLS = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools')
+
+
+def tool_args(config, *options):
+    return argparse.Namespace(config=str(config), launcher='none', work_dir=None,
+                              cfg_options={k: DictAction._parse_iterable(v) for k, v in
+                                           (o.split('=', 1) for o in options)} or None)
+
+
+@pytest.mark.parametrize('tool, parse', [('train', parse_train_args), ('test', parse_test_args)])
+def test_our_tools_accept_every_option_of_mmdets(tool, parse):
+    source = open(os.path.join(MMDET_TOOLS, f'{tool}.py')).read()
+    options = set(re.findall(r"add_argument\(\s*'(--[\w-]+)'", source))
+    assert '--tta' in options or tool == 'train'
+    positional = ['c.py', 'c.pth'] if tool == 'test' else ['c.py']
+    for option in options - {'--resume', '--cfg-options', '--launcher', '--out', '--show-dir',
+                             '--work-dir', '--wait-time', '--local_rank', '--local-rank'}:
+        parse([*positional, option])  # a flag each: exits on an unknown option
+
+
+def test_tta_wraps_the_model_and_flips_as_mmdet_does():
+    cfg = Config.fromfile(DEMO_CONFIG)
+    detector = cfg.model.copy()
+    apply_tta(cfg)
+    assert cfg.model.type == 'DetTTAModel' and cfg.model.module == detector
+    assert cfg.test_dataloader.dataset.pipeline[-1].type == 'TestTimeAug'
+
+
+def test_a_directory_as_config_says_so(tmp_path):
+    (tmp_path / 'a.py').write_text('x = 1\n')
+    with pytest.raises(ValueError, match="expected a config file, got the directory .*'a.py'"):
+        load_tool_config(tool_args(str(tmp_path) + '/'))
+
+
+def test_deterministic_without_a_seed_runs(tmp_path):
+    (tmp_path / 'c.py').write_text('randomness = dict(deterministic=True)\n')
+    cfg = load_tool_config(tool_args(tmp_path / 'c.py'))
+    assert cfg.randomness == dict(deterministic=True, seed=None)
+    set_random_seed(**cfg.randomness)  # mmengine's Runner: set_randomness(**randomness)
+    demo = load_tool_config(tool_args(DEMO_CONFIG, 'randomness.deterministic=True'))
+    assert demo.randomness == dict(seed=0, deterministic=True)
+
+
+class SeedlessRunner:
+    _randomness_cfg = dict(seed=None)
+    seed = 12345  # what mmengine draws when the config sets none: never None
+
+
+def test_the_reproducible_loop_refuses_a_drawn_seed():
+    with pytest.raises(ValueError, match='needs a fixed seed, and the config sets none'):
+        ReproducibleIterBasedTrainLoop(SeedlessRunner(), dataloader=None, max_iters=1)

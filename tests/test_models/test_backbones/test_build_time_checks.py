@@ -1,0 +1,51 @@
+"""Our backbones refuse plugin mistakes when built, with our tools' pre-flight messages, so that
+MODELS.build and mmdet's own tools stop with the same sentence (issue #18, case 5)."""
+import pytest
+import torch
+from mmdet.registry import MODELS
+from mmengine.registry import init_default_scope
+
+from mmdet_cgd.cli.plugin_checks import check_backbone_plugins
+from mmdet_cgd.utils import CGDConfigError
+
+CGD = dict(type='CGD')
+MISTAKES = {
+    'in_channels given': (dict(type='CGDResNet', depth=50, plugins=[
+        dict(cfg=dict(CGD, in_channels=64), position='before_norm1')]),
+        'a plugin gets in_channels from its block; remove cfg.in_channels=64'),
+    'MobileNet in_channels': (dict(type='CGDMobileNet', plugins=[
+        dict(cfg=dict(CGD, in_channels=3), position='before_norm1')]),
+        'a plugin gets in_channels from its block'),
+    'unknown position': (dict(type='CGDResNet', depth=50, plugins=[
+        dict(cfg=CGD, position='after_conv9')]), "position must be one of .*'after_conv9'"),
+    'MobileNetV2 stock position': (dict(type='CGDMobileNetV2', plugins=[
+        dict(cfg=CGD, position='after_conv1')]),
+        r"position must be one of \('before_norm1',\), got 'after_conv1'"),
+    'in-place at a stock position': (dict(type='CGDResNet', depth=50, plugins=[
+        dict(cfg=dict(CGD, inplace=True), position='after_conv2')]),
+        "inplace=True is for 'before_norm1' only"),
+}
+
+
+@pytest.mark.parametrize('name', list(MISTAKES))
+def test_models_build_gives_the_preflight_message(name):
+    init_default_scope('mmdet')
+    cfg, message = MISTAKES[name]
+    with pytest.raises(CGDConfigError, match=message) as preflight:
+        check_backbone_plugins(dict(backbone=cfg))
+    with pytest.raises(CGDConfigError, match=message) as built:
+        MODELS.build(cfg)
+    assert isinstance(built.value, AssertionError)  # what mmdet code catches for plugin configs
+    tail = str(preflight.value).split(': ', 1)[1]
+    assert str(built.value).split(': ', 1)[1] == tail
+
+
+def test_stock_res2net_plugins_fail_with_a_hint_at_our_backbone():
+    """mmdet's Res2Net is mmdet's code: CGD can only say, at its first forward, what to use."""
+    init_default_scope('mmdet')
+    model = MODELS.build(dict(type='Res2Net', depth=50, plugins=[
+        dict(cfg=CGD, position='after_conv1')]))
+    model.eval()  # mmdet's ResNet.train returns None
+    with pytest.raises(ValueError, match="in_channels=64 got an input with 104 channels.*"
+                       "type='CGDRes2Net'"):
+        model(torch.zeros(1, 3, 32, 32))
