@@ -18,6 +18,14 @@ import torch
 from torch import Tensor
 
 
+def attention_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype of the pooled vectors and the attention: float64 for float64 inputs, float32
+    for everything narrower (float16/bfloat16 sums of H x W positions overflow or lose digits).
+    (``torch.promote_types(dtype, torch.float32)``, written out: torch.compile on torch 2.1
+    cannot trace ``promote_types``.)"""
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
 def attention_terms(a, m, w0, w1, w2, b0, b1, b2):
     """``(s, p0, psi, p1, phi, q, att)`` from the pooled (B, C) vectors a (mean) and m (max)
     and the (1, C) parameters.

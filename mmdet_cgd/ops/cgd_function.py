@@ -26,7 +26,12 @@ where the plain path's ``amax`` splits it evenly; both are valid subgradients.
 import torch
 from torch.autograd.function import once_differentiable
 
-from .cgd_attention import attention_backward, attention_terms, scale_by_attention
+from .cgd_attention import (
+    attention_backward,
+    attention_dtype,
+    attention_terms,
+    scale_by_attention,
+)
 from .inplace_safety import check_inplace_is_safe
 from .pooling import (
     backward_reductions,
@@ -94,7 +99,7 @@ class CGDFunction(torch.autograd.Function):
     def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
         if inplace:
             check_inplace_is_safe(x)
-        dtype = torch.promote_types(x.dtype, torch.float32)  # the small vectors: >= float32
+        dtype = attention_dtype(x.dtype)  # the small vectors: >= float32
         c = x.shape[1]
         # on CPU the max positions are found in backward (an argmax there costs several amax);
         # elsewhere the max comes with its position at no extra cost
@@ -152,6 +157,6 @@ def cgd(x: torch.Tensor, inplace: bool, *params: torch.Tensor) -> torch.Tensor:
     on CPU) and scaled, in place under ``inplace``."""
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return CGDFunction.apply(x, inplace, *params)
-    dtype = torch.promote_types(x.dtype, torch.float32)
+    dtype = attention_dtype(x.dtype)
     mean, peak = pool_hw(x, dtype)
     return scale_by_attention(x, mean, peak.to(dtype), params, inplace)

@@ -2,9 +2,11 @@
 clear errors for broken or weights-only files; writing them atomically with ordinary modes."""
 import io
 import os
+import pickletools
 import stat
 import subprocess
 import sys
+import zipfile
 from contextlib import contextmanager
 
 import numpy as np
@@ -21,8 +23,10 @@ from mmdet_cgd.checkpoint import (
     load_checkpoint_file,
     publish_checkpoint,
     resolve_checkpoint,
+    restricted_pickle,
 )
 from mmdet_cgd.checkpoint.loading import TRUST_ENV
+from mmdet_cgd.checkpoint.safe_globals import TORCH_HAS_ALLOW_LIST
 from mmdet_cgd.engine import WeightsOnlyCheckpointHook
 from mmdet_cgd.utils import write_atomically
 
@@ -60,10 +64,25 @@ def runner_checkpoint():
 
 
 def unsafe_globals(obj):
+    """Every global the pickle of ``obj`` names (torch's own included), from its opcodes:
+    ``torch.serialization.get_unsafe_globals_in_checkpoint`` exists from torch 2.6 only."""
     data = io.BytesIO()
     torch.save(obj, data)
+    with zipfile.ZipFile(data) as archive:
+        pickled = archive.read(next(n for n in archive.namelist() if n.endswith('/data.pkl')))
+    # protocol 2 writes Python 2's module names (__builtin__), which unpickling maps back
+    names = {arg.replace(' ', '.').replace('__builtin__.', 'builtins.')
+             for op, arg, _ in pickletools.genops(pickled) if op.name == 'GLOBAL'}
     data.seek(0)
-    return torch.serialization.get_unsafe_globals_in_checkpoint(data), data
+    return names, data
+
+
+def load_with_our_allow_list(data):
+    """torch's weights-only loader once mmdet_cgd is imported (torch >= 2.6: our types are on
+    its list); older torch has no list to extend: our restricted unpickler, the same types."""
+    if TORCH_HAS_ALLOW_LIST:
+        return torch.load(data, weights_only=True)
+    return torch.load(data, weights_only=False, pickle_module=restricted_pickle)
 
 
 def test_the_config_selected_hook_saves_log_buffers_without_getattr():
@@ -73,7 +92,7 @@ def test_the_config_selected_hook_saves_log_buffers_without_getattr():
     unsafe, data = unsafe_globals(checkpoint)
     assert 'builtins.getattr' not in unsafe
     data.seek(0)
-    loaded = torch.load(data, weights_only=True)
+    loaded = load_with_our_allow_list(data)
     buffer = loaded['message_hub']['log_scalars']['train/loss']
     assert isinstance(buffer, HistoryBuffer) and buffer.statistics('mean') == 2.0
     assert loaded['message_hub']['runtime_info']['eta'] == 3.0

@@ -5,13 +5,15 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import torch
+from torch_support import onnx_export_kwargs
 
 from mmdet_cgd.models import CGD, CGDResNet
 
 
 def onnx_outputs(model, x, **export_kwargs):
     buffer = io.BytesIO()
-    torch.onnx.export(model, (x, ), buffer, dynamo=False, input_names=['x'], **export_kwargs)
+    torch.onnx.export(model, (x, ), buffer, input_names=['x'], **onnx_export_kwargs(),
+                      **export_kwargs)
     session = ort.InferenceSession(buffer.getvalue(), providers=['CPUExecutionProvider'])
     return session.run(None, {'x': x.numpy()})
 

@@ -16,7 +16,7 @@ import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from mmdet_cgd.ops import cgd, scale_by_attention
+from mmdet_cgd.ops import attention_dtype, cgd, scale_by_attention
 
 
 @MODELS.register_module()
@@ -97,7 +97,7 @@ class CGD(nn.Module):
     def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
         """The equations as written, autograd doing the rest: the readable reference path."""
         # The small vectors are computed in at least float32, also for float16/bfloat16 inputs.
-        dtype = torch.promote_types(x.dtype, torch.float32)
+        dtype = attention_dtype(x.dtype)
         mean, peak = x.mean((2, 3), dtype=dtype), x.amax((2, 3)).to(dtype)
         return scale_by_attention(x, mean, peak, self.parameters_in_order(), self.inplace)
 

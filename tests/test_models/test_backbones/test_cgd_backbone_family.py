@@ -9,6 +9,7 @@ from mmdet.models.backbones import HRNet, RegNet, Res2Net, ResNeSt, ResNet, ResN
 from mmdet.models.layers import ExpMomentumEMA
 from mmdet.registry import MODELS
 from mmdet.utils import register_all_modules
+from torch_support import onnx_export_kwargs
 
 from mmdet_cgd.models import (
     CGD,
@@ -191,7 +192,7 @@ def test_trace_and_onnx_export_run_the_hooks():
         for got, ref in zip(traced(other), expected, strict=True):
             torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-5 * ref.abs().max())
         buffer = io.BytesIO()
-        torch.onnx.export(model, (x, ), buffer, dynamo=False, input_names=['x'])
+        torch.onnx.export(model, (x, ), buffer, input_names=['x'], **onnx_export_kwargs())
     outs = ort.InferenceSession(buffer.getvalue(), providers=['CPUExecutionProvider']).run(
         None, {'x': other.numpy()})
     for got, ref in zip(outs, expected, strict=True):  # float32 kernels differ: relative to scale
