@@ -5,19 +5,17 @@ fit passes while the model computes something else. The Runner records the confi
 a checkpoint in ``meta['cfg']``; here its backbone's plugins (type, position, stages and options)
 are compared with the model's. Files with no recorded config (the authors', torchvision's,
 published files without ``cfg``), and recorded configs whose backbone has no plugins (a plain
-network given to a CGD config on purpose), are not compared.
+network given to a CGD config on purpose), are not compared; a checkpoint trained with plugins
+given to a model without them is a mismatch (mmengine would drop their weights with a log line).
 """
 from typing import Dict, List, Optional, Sequence
+
+from mmdet_cgd.utils import type_name
 
 from .fit import CheckpointMismatchError
 
 # options that change how a plugin runs or starts, not what its loaded weights compute
 RUNTIME_OPTIONS = ('inplace', 'identity_init')
-
-
-def _type_name(kind) -> str:
-    name = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
-    return name.split('.')[-1]
 
 
 def placement(plugins: Optional[Sequence]) -> List[Dict]:
@@ -32,7 +30,7 @@ def placement(plugins: Optional[Sequence]) -> List[Dict]:
         stages = plugin.get('stages')
         stages = None if stages is None or all(stages) else tuple(bool(s) for s in stages)
         options = {k: v for k, v in sorted(cfg.items()) if k not in RUNTIME_OPTIONS + ('type', )}
-        described.append(dict(type=_type_name(cfg.get('type')), position=plugin.get('position'),
+        described.append(dict(type=type_name(cfg.get('type')), position=plugin.get('position'),
                               stages=stages, **options))
     return described
 
@@ -64,6 +62,8 @@ def model_backbone_plugins(model) -> Optional[list]:
 
 
 def describe(plugins: List[Dict]) -> str:
+    if not plugins:
+        return 'none'
     return '[' + ', '.join(' '.join(f'{k}={v!r}' for k, v in p.items() if v is not None)
                            for p in plugins) + ']'
 
@@ -74,7 +74,7 @@ def check_placement(checkpoint: Dict, model_plugins: Optional[Sequence],
     backbone plugins placed or configured otherwise than ``model_plugins``."""
     recorded = placement(recorded_backbone_plugins(checkpoint))
     ours = placement(model_plugins)
-    if not recorded or not ours or recorded == ours:
+    if not recorded or recorded == ours:
         return
     raise CheckpointMismatchError(
         f'{source} was trained with backbone plugins {describe(recorded)}, but the model has '

@@ -59,6 +59,9 @@ def load_tool_config(args) -> Config:
         raise ValueError(f'expected a config file, got the directory {args.config!r}'
                          + (f'; it holds {found[:5]}' if found else ''))
     cfg = Config.fromfile(args.config)
+    if 'model' not in cfg:
+        raise ValueError(f'expected a detection config (a .py file that defines model=...), got '
+                         f'{args.config!r}, which defines {sorted(cfg.keys())[:8]}')
     cfg.launcher = args.launcher
     if args.cfg_options is not None:
         cfg.merge_from_dict(args.cfg_options)
@@ -88,7 +91,8 @@ def check_pretrained_files(model_cfg) -> None:
                 and not osp.isfile(path):
             raise CheckpointError(
                 f'pretrained weights not found: {where}.checkpoint={path!r} is not a file. '
-                f'Convert or download them there, or set --cfg-options {where}.checkpoint=PATH')
+                f'Convert or download them there, or set --cfg-options {where}.checkpoint=PATH '
+                f'(to train from scratch: --cfg-options {where}=None)')
 
 
 def check_tool_config(cfg: Config, dataloaders: Sequence[str], check_data: bool = True,

@@ -17,9 +17,8 @@ from mmdet_cgd.models.backbones.plugin_positions import (
     STOCK_POSITIONS,
     check_no_in_channels,
     check_plugin,
-    type_name,
 )
-from mmdet_cgd.utils import CGDConfigError, config_dicts
+from mmdet_cgd.utils import CGDConfigError, config_dicts, type_name
 
 BASIC_BLOCK_DEPTHS = (18, 34)
 # our MobileNets: only before_norm1 (between a block's first conv and its norm)

@@ -55,7 +55,8 @@ def prepare_config(args) -> Config:
         cfg.auto_scale_lr.enable = True
     if args.resume == 'auto':
         # the furthest checkpoint that loads, even if the last save was cut short
-        cfg.resume, cfg.load_from = True, find_resume_checkpoint(cfg.work_dir)
+        cfg.load_from = find_resume_checkpoint(cfg.work_dir)
+        cfg.resume = cfg.load_from is not None  # else mmengine falls back to last_checkpoint
         if cfg.load_from is None:
             print(f'--resume: no readable checkpoint in {cfg.work_dir}, starting from scratch')
     elif args.resume is not None:

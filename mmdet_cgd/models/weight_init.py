@@ -12,6 +12,7 @@ from mmengine.model.weight_init import update_init_info
 from mmengine.registry import WEIGHT_INITIALIZERS
 
 from mmdet_cgd.checkpoint import (
+    CheckpointError,
     check_fit,
     check_placement,
     load_checkpoint_file,
@@ -59,8 +60,10 @@ class StrictPretrainedInit:
                  new_keys: Sequence[str] = (), unused_keys: Sequence[str] = (),
                  map_location: str = 'cpu'):
         if not isinstance(checkpoint, str) or not checkpoint:
-            raise TypeError('StrictPretrained: checkpoint must be a path or URL, got '
-                            f'{checkpoint!r}')
+            raise CheckpointError(
+                f'StrictPretrained: checkpoint must be a path or URL, got {checkpoint!r}; to '
+                'train this backbone from scratch drop its init_cfg instead (--cfg-options '
+                'model.backbone.init_cfg=None)')
         self.checkpoint, self.prefix, self.map_location = checkpoint, prefix, map_location
         self.new_keys = _patterns(new_keys, 'new_keys')
         self.unused_keys = _patterns(unused_keys, 'unused_keys')

@@ -1,5 +1,5 @@
 from .atomic_write import write_atomically
-from .config_walk import config_dicts
+from .config_walk import config_dicts, type_name
 from .errors import CGDConfigError, NonFiniteError
 
-__all__ = ['CGDConfigError', 'NonFiniteError', 'config_dicts', 'write_atomically']
+__all__ = ['CGDConfigError', 'NonFiniteError', 'config_dicts', 'type_name', 'write_atomically']

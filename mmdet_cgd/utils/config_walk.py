@@ -1,4 +1,5 @@
-"""Every dict inside a config, with the dotted path that ``--cfg-options`` would use for it."""
+"""Walking configs: every dict inside one, with the dotted path ``--cfg-options`` would use for
+it, and a cfg ``type`` as its bare class name."""
 from typing import Iterator, Tuple
 
 
@@ -11,3 +12,10 @@ def config_dicts(cfg, where: str = 'model') -> Iterator[Tuple[str, dict]]:
     elif isinstance(cfg, (list, tuple)):
         for i, value in enumerate(cfg):
             yield from config_dicts(value, f'{where}[{i}]')
+
+
+def type_name(kind) -> str:
+    """A cfg ``type`` (a name, a scoped name such as 'mmdet.ResNet', or the class) as its bare
+    class name: 'ResNet'."""
+    name = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
+    return name.split('.')[-1]

@@ -46,6 +46,8 @@ def test_other_position_or_stages_is_refused_and_same_placement_passes(demo_chec
         check_placement(checkpoint, [dict(cfg=dict(type='CGD'), position='after_conv1')])
     with pytest.raises(CheckpointMismatchError, match=r'stages=\(False, True, True, True\)'):
         check_placement(checkpoint, [dict(plugins[0], stages=(False, True, True, True))])
+    with pytest.raises(CheckpointMismatchError, match='but the model has none'):
+        check_placement(checkpoint, [])  # mmengine would drop CGD's weights with a log line
     with pytest.raises(CheckpointMismatchError, match="type='ContextBlock'"):
         check_placement(checkpoint, [dict(cfg=dict(type='ContextBlock', ratio=0.25),
                                           position='before_norm1')])

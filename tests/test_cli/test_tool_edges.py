@@ -14,6 +14,7 @@ from mmdet_cgd.cli.common import load_tool_config
 from mmdet_cgd.cli.test import apply_tta
 from mmdet_cgd.cli.test import parse_args as parse_test_args
 from mmdet_cgd.cli.train import parse_args as parse_train_args
+from mmdet_cgd.cli.train import prepare_config
 from mmdet_cgd.engine import ReproducibleIterBasedTrainLoop
 
 MMDET_TOOLS = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools')
@@ -51,12 +52,36 @@ def test_a_directory_as_config_says_so(tmp_path):
 
 
 def test_deterministic_without_a_seed_runs(tmp_path):
-    (tmp_path / 'c.py').write_text('randomness = dict(deterministic=True)\n')
+    (tmp_path / 'c.py').write_text('model = dict()\nrandomness = dict(deterministic=True)\n')
     cfg = load_tool_config(tool_args(tmp_path / 'c.py'))
     assert cfg.randomness == dict(deterministic=True, seed=None)
     set_random_seed(**cfg.randomness)  # mmengine's Runner: set_randomness(**randomness)
     demo = load_tool_config(tool_args(DEMO_CONFIG, 'randomness.deterministic=True'))
     assert demo.randomness == dict(seed=0, deterministic=True)
+
+
+def test_a_file_that_is_no_model_config_says_so(tmp_path):
+    (tmp_path / 'instances_val.json').write_text('{"images": [], "annotations": []}')
+    with pytest.raises(ValueError, match=r"expected a detection config .*defines model=.*got "
+                       r".*instances_val.json'.*\['annotations', 'images'\]"):
+        load_tool_config(tool_args(tmp_path / 'instances_val.json'))
+
+
+def test_resume_with_no_readable_checkpoint_starts_from_scratch(tmp_path):
+    """Not mmengine's fallback to last_checkpoint, which names the file just skipped."""
+    (tmp_path / 'iter_2.pth').write_bytes(b'PK not a checkpoint')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+    args = parse_train_args([str(DEMO_CONFIG), '--work-dir', str(tmp_path), '--resume',
+                             '--skip-data-check'])
+    cfg = prepare_config(args)
+    assert cfg.load_from is None and cfg.resume is False
+
+
+def test_strict_pretrained_without_a_checkpoint_says_how_to_train_from_scratch():
+    from mmdet_cgd.checkpoint import CheckpointError
+    from mmdet_cgd.models.weight_init import StrictPretrainedInit
+    with pytest.raises(CheckpointError, match=r'got None; .*init_cfg=None'):
+        StrictPretrainedInit(checkpoint=None)
 
 
 class SeedlessRunner:

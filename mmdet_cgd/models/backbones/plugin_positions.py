@@ -8,6 +8,7 @@ exist only in Bottleneck-style blocks (mmdet's BasicBlock takes no plugins).
 """
 from typing import Optional, Sequence
 
+from mmdet_cgd.utils import type_name
 from mmdet_cgd.utils.errors import CGDConfigError
 
 BEFORE_NORM1 = 'before_norm1'
@@ -54,13 +55,6 @@ def check_inplace(position: str, inplace: bool, where: str) -> None:
             f"{where}: CGD(inplace=True) at {position!r} would corrupt the gradient of the op "
             f"around it; inplace=True is for {BEFORE_NORM1!r} only (directly after conv1): "
             'use inplace=False here')
-
-
-def type_name(kind) -> str:
-    """A cfg ``type`` (a name, a scoped name such as 'mmdet.ResNet', or the class) as its bare
-    class name: 'ResNet'."""
-    name = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
-    return name.split('.')[-1]
 
 
 def is_cgd_type(kind) -> bool:
