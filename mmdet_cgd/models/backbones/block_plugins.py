@@ -11,6 +11,7 @@ from typing import List, Optional
 
 from mmcv.cnn import build_plugin_layer
 from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+from mmengine.registry import MODELS
 
 from mmdet_cgd.models.layers import CGD
 from mmdet_cgd.utils.errors import CGDConfigError
@@ -40,6 +41,29 @@ class BeforeNorm1Hook:
         for name in self.block.before_norm1_plugin_names:
             out = getattr(self.block, name)(out)
         return out
+
+
+def add_block_plugin(block, cfg: dict, in_channels: int, position: str, where: str) -> str:
+    """Build plugin ``cfg`` for ``in_channels`` and add it to ``block`` under the name
+    ``build_plugin_layer`` gives; returns the name. Every backbone of ours adds plugins here."""
+    cfg = dict(cfg)
+    kind = cfg.get('type')
+    with MODELS.switch_scope_and_registry(None) as registry:  # where build_plugin_layer looks
+        known = not isinstance(kind, str) or registry.get(kind) is not None
+    if not known:  # mmcv would say "Cannot find None in registry"
+        raise CGDConfigError(f'{where}: unknown plugin type {kind!r} in cfg={cfg}: expected a '
+                             "registered layer such as 'CGD' (is custom_imports=['mmdet_cgd'] "
+                             'in the config?)')
+    name, layer = build_plugin_layer(cfg, in_channels=in_channels,
+                                     postfix=cfg.pop('postfix', ''))
+    if hasattr(block, name):
+        raise CGDConfigError(f"{where}: duplicate plugin name {name!r}: give each plugin of one "
+                             "type in a block its own postfix, inside its cfg "
+                             "(cfg=dict(type=..., postfix='a'))")
+    if isinstance(layer, CGD):
+        check_inplace(position, layer.inplace, where)
+    block.add_module(name, layer)
+    return name
 
 
 def block_plugin_names(block) -> List[str]:
@@ -138,7 +162,7 @@ class BeforeNorm1Mixin:
         for position in allowed:
             cfgs = [p['cfg'] for p in plugins if p['position'] == position]
             setattr(block, f'{position}_plugin_names',
-                    [self._build_plugin(block, cfg, widths[position], position, where)
+                    [add_block_plugin(block, cfg, widths[position], position, where)
                      for cfg in cfgs])
         if block.before_norm1_plugin_names:
             block.conv1.register_forward_hook(BeforeNorm1Hook(block))
@@ -146,19 +170,6 @@ class BeforeNorm1Mixin:
                 getattr(block, f'{p}_plugin_names') for p in STOCK_POSITIONS):
             block.with_plugins = True  # the stock forward runs after_conv*_plugin_names
             block.plugins = [p for p in plugins if p['position'] in STOCK_POSITIONS]
-
-    @staticmethod
-    def _build_plugin(block, cfg: dict, in_channels: int, position: str, where: str) -> str:
-        cfg = dict(cfg)
-        name, layer = build_plugin_layer(cfg, in_channels=in_channels,
-                                         postfix=cfg.pop('postfix', ''))
-        if hasattr(block, name):
-            raise CGDConfigError(f"{where}: duplicate plugin name {name!r}: give each plugin of "
-                                 "one type in a block its own 'postfix'")
-        if isinstance(layer, CGD):
-            check_inplace(position, layer.inplace, where)
-        block.add_module(name, layer)
-        return name
 
     def _freeze_stages(self):
         super()._freeze_stages()

@@ -20,7 +20,6 @@ from mmcv.cnn import (
     build_activation_layer,
     build_conv_layer,
     build_norm_layer,
-    build_plugin_layer,
 )
 from mmdet.registry import MODELS
 from mmengine.model import BaseModule
@@ -29,7 +28,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet_cgd.utils.errors import CGDConfigError
 
-from .plugin_positions import BEFORE_NORM1, check_inplace, check_plugin, plugins_in_stage
+from .block_plugins import add_block_plugin
+from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
 # (output channels, stride) of the 13 depthwise-separable blocks, as the authors' ``cfg``
 ARCH = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2), (512, 1), (512, 1), (512, 1),
@@ -58,19 +58,8 @@ class DepthwiseSeparable(BaseModule):
         self.add_module(self.norm1_name, norm1)
         self.add_module(self.norm2_name, norm2)
         self.activate = build_activation_layer(act_cfg)
-        self.before_norm1_plugin_names = [self._add_plugin(p['cfg'], in_channels, where)
-                                          for p in plugins]
-
-    def _add_plugin(self, cfg: dict, in_channels: int, where: str) -> str:
-        cfg = dict(cfg)
-        name, layer = build_plugin_layer(cfg, in_channels=in_channels,
-                                         postfix=cfg.pop('postfix', ''))
-        if hasattr(self, name):
-            raise CGDConfigError(f"{where}: duplicate plugin name {name!r}: give each plugin of "
-                                 "one type in a block its own 'postfix'")
-        check_inplace(BEFORE_NORM1, getattr(layer, 'inplace', False), where)
-        self.add_module(name, layer)
-        return name
+        self.before_norm1_plugin_names = [
+            add_block_plugin(self, p['cfg'], in_channels, BEFORE_NORM1, where) for p in plugins]
 
     @property
     def norm1(self) -> nn.Module:

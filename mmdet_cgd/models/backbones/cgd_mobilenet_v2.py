@@ -10,14 +10,13 @@ blocks' forward, init and state-dict names stay mmdet's.
 """
 from typing import List, Optional
 
-from mmcv.cnn import build_plugin_layer
 from mmdet.models.backbones import MobileNetV2
 from mmdet.registry import MODELS
 
 from mmdet_cgd.utils.errors import CGDConfigError
 
-from .block_plugins import BeforeNorm1Hook
-from .plugin_positions import BEFORE_NORM1, check_inplace, check_plugin, plugins_in_stage
+from .block_plugins import BeforeNorm1Hook, add_block_plugin
+from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
 
 @MODELS.register_module()
@@ -53,15 +52,8 @@ class CGDMobileNetV2(MobileNetV2):
         first = block.expand_conv if block.with_expand_conv else block.depthwise_conv
         block.before_norm1_plugin_names = []
         for plugin in plugins:
-            cfg = dict(plugin['cfg'])
-            name, layer = build_plugin_layer(cfg, in_channels=first.conv.out_channels,
-                                             postfix=cfg.pop('postfix', ''))
-            if hasattr(block, name):
-                raise CGDConfigError(f"{where}: duplicate plugin name {name!r}: give each "
-                                     "plugin of one type in a block its own 'postfix'")
-            check_inplace(BEFORE_NORM1, getattr(layer, 'inplace', False), where)
-            block.add_module(name, layer)
-            block.before_norm1_plugin_names.append(name)
+            block.before_norm1_plugin_names.append(add_block_plugin(
+                block, plugin['cfg'], first.conv.out_channels, BEFORE_NORM1, where))
         if block.before_norm1_plugin_names:
             first.conv.register_forward_hook(BeforeNorm1Hook(block))
 

@@ -49,3 +49,24 @@ def test_stock_res2net_plugins_fail_with_a_hint_at_our_backbone():
     with pytest.raises(ValueError, match="in_channels=64 got an input with 104 channels.*"
                        "type='CGDRes2Net'"):
         model(torch.zeros(1, 3, 32, 32))
+
+
+@pytest.mark.parametrize('kind', ['CGDMobileNet', 'CGDMobileNetV2', 'CGDResNet'])
+def test_a_misspelt_plugin_type_is_named(kind):
+    """Not mmcv's "Cannot find None in registry": the type the config gave."""
+    init_default_scope('mmdet')
+    extra = dict(depth=50) if kind == 'CGDResNet' else {}
+    with pytest.raises(CGDConfigError, match="unknown plugin type 'CDG'"):
+        MODELS.build(dict(type=kind, plugins=[dict(cfg=dict(type='CDG'),
+                                                   position='before_norm1')], **extra))
+
+
+def test_two_plugins_of_one_type_in_a_block_say_where_the_postfix_goes():
+    init_default_scope('mmdet')
+    plugins = [dict(cfg=dict(type='CGD'), position='before_norm1'),
+               dict(cfg=dict(type='CGD'), position='after_conv3')]
+    with pytest.raises(CGDConfigError, match=r"own postfix, inside its cfg \(cfg=dict"):
+        MODELS.build(dict(type='CGDResNet', depth=50, plugins=plugins))
+    plugins = [dict(p, cfg=dict(p['cfg'], postfix=str(i))) for i, p in enumerate(plugins)]
+    model = MODELS.build(dict(type='CGDResNet', depth=50, plugins=plugins))
+    assert hasattr(model.layer1[0], 'cgd0') and hasattr(model.layer1[0], 'cgd1')
