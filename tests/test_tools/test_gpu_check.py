@@ -126,3 +126,13 @@ def test_the_gpu_machine_command_fails_clearly_without_a_gpu(tmp_path):
     steps = json.loads((tmp_path / 'gpu_check.json').read_text())['steps']
     assert proc.returncode == 1 and steps[0]['status'] == FAILED
     assert 'torch sees no CUDA device' in steps[0]['reason']
+
+
+def test_help_says_the_three_ways_to_run_it_and_lists_the_steps(capsys):
+    from gpu_check import cli
+    with pytest.raises(SystemExit):
+        cli.parse_args(['--help'])
+    shown = capsys.readouterr().out
+    assert '--prepare .gpu_carry' in shown and '--device cpu --tiny' in shown
+    assert 'steps, in order: ' + '; '.join(name for name, _, _ in cli.STEPS) in \
+        ' '.join(shown.split())

@@ -18,14 +18,26 @@ COST_TOOL = REPO / 'tools' / 'analysis_tools' / 'measure_cgd_cost.py'
 PAPER = 'CGD paper (before_norm1)'
 
 
+USAGE = """CGD on a GPU, prepared here and run there in one command:
+  1. here (with PyPI):   bash tools/misc/gpu_check.sh --prepare .gpu_carry
+  2. there (no registry, .gpu_carry carried beside the repo):
+                         bash tools/misc/gpu_check.sh --out OUT_DIR
+  3. or here, small:     bash tools/misc/gpu_check.sh --device cpu --tiny
+Each step is timed and written to OUT/gpu_check.json and .md as it finishes."""
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(prog='gpu_check', description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog='gpu_check', description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog='steps, in order: ' + '; '.join(name for name, _, _ in STEPS))
     add = parser.add_argument
     add('--prepare', metavar='DIR', type=Path,
         help='CPU machine: download the carried folder into DIR, check its size, and stop')
-    add('--device', default='cuda', choices=['cuda', 'cpu'])
+    add('--device', default='cuda', choices=['cuda', 'cpu'],
+        help='cuda (default): the GPU check; cpu: the same steps on CPU (with --tiny)')
     add('--tiny', action='store_true', help='every step at a toy size (for --device cpu)')
-    add('--carried', type=Path, default=REPO / '.gpu_carry', help='the folder --prepare wrote')
+    add('--carried', type=Path, default=REPO / '.gpu_carry',
+        help='the folder --prepare wrote (default: .gpu_carry in the repo)')
     add('--out', type=Path, default=REPO / 'work_dirs' / 'gpu_check',
         help='gpu_check.json, gpu_check.md, gpu_check.log, artifacts.tar.gz')
     add('--work', type=Path, default=Path('/tmp/gpu_check'),
@@ -294,6 +306,8 @@ def main(argv=None):
         print(f'[gpu_check] prepared {args.prepare}: {sizes["carried_mib"]} MiB carried + '
               f'{sizes["tree_mib"]} MiB working tree (limit {sizes["limit_mib"]} MiB); files: '
               + ', '.join(sizes['files']))
+        print(f'[gpu_check] next, on the GPU machine: carry {args.prepare} with the repo and run '
+              f'bash tools/misc/gpu_check.sh --carried {args.prepare} --out OUT_DIR')
         return 0
     ctx = Context(args)
     out = args.out.resolve()
