@@ -1,6 +1,8 @@
 """Data generators for tests, the CPU demo and measurements: a small synthetic COCO dataset
-(images, boxes, masks) and an annotation file the size of COCO train2017."""
+(images, boxes, masks), an annotation file the size of COCO train2017, and CGD's explicit
+equations as an independent reference."""
 from .coco_sized_annotations import COCO_TRAIN_IMAGES, write_coco_sized_annotations
+from .explicit_cgd import explicit_cgd
 from .synthetic_coco import (
     CLASSES,
     SyntheticSpec,
@@ -10,5 +12,5 @@ from .synthetic_coco import (
     write_dataset,
 )
 
-__all__ = ['CLASSES', 'COCO_TRAIN_IMAGES', 'SyntheticSpec', 'data_root_options',
+__all__ = ['CLASSES', 'COCO_TRAIN_IMAGES', 'SyntheticSpec', 'data_root_options', 'explicit_cgd',
            'generate_split', 'validate_coco', 'write_coco_sized_annotations', 'write_dataset']

@@ -66,6 +66,18 @@ def add_block_plugin(block, cfg: dict, in_channels: int, position: str, where: s
     return name
 
 
+def train_plugins_of_frozen_stages(backbone) -> None:
+    """Unless ``backbone.freeze_plugins``, the plugins in the stages ``frozen_stages`` froze
+    (``layer1`` ... ``layer<frozen_stages>``) keep training: a newly inserted CGD learns while
+    the pretrained convs and norms stay frozen."""
+    if backbone.freeze_plugins:
+        return
+    for i in range(1, backbone.frozen_stages + 1):
+        for block in getattr(backbone, f'layer{i}'):
+            for name in block_plugin_names(block):
+                getattr(block, name).train(backbone.training).requires_grad_(True)
+
+
 def block_plugin_names(block) -> List[str]:
     """Every plugin of ``block``, in the order it runs."""
     return [n for p in (BEFORE_NORM1, ) + STOCK_POSITIONS
@@ -173,13 +185,7 @@ class BeforeNorm1Mixin:
 
     def _freeze_stages(self):
         super()._freeze_stages()
-        if self.freeze_plugins:
-            return
-        for i in range(1, self.frozen_stages + 1):
-            for block in getattr(self, f'layer{i}'):
-                for name in block_plugin_names(block):
-                    getattr(block, name).train(self.training)
-                    getattr(block, name).requires_grad_(True)
+        train_plugins_of_frozen_stages(self)
 
     def train(self, mode: bool = True):
         super().train(mode)

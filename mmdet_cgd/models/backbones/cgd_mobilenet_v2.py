@@ -15,7 +15,7 @@ from mmdet.registry import MODELS
 
 from mmdet_cgd.utils.errors import CGDConfigError
 
-from .block_plugins import BeforeNorm1Hook, add_block_plugin
+from .block_plugins import BeforeNorm1Hook, add_block_plugin, train_plugins_of_frozen_stages
 from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
 
@@ -59,12 +59,7 @@ class CGDMobileNetV2(MobileNetV2):
 
     def _freeze_stages(self):
         super()._freeze_stages()
-        if self.freeze_plugins:
-            return
-        for i in range(1, self.frozen_stages + 1):
-            for block in getattr(self, f'layer{i}'):
-                for name in getattr(block, 'before_norm1_plugin_names', []):
-                    getattr(block, name).train(self.training).requires_grad_(True)
+        train_plugins_of_frozen_stages(self)
 
     def train(self, mode: bool = True):
         super().train(mode)

@@ -1,8 +1,8 @@
 """CGD on the target device against a float64 CPU reference from the same weights: the output
 and every gradient (input and parameters), in float32 and under autocast float16 / bfloat16.
 
-The reference computes CGD's explicit C x C equations (as ``tests/conftest.py`` does), not
-``mmdet_cgd.ops``. Error: ||got - ref|| / ||ref|| per tensor, the worst one reported. TF32 is
+The reference computes CGD's explicit C x C equations (``mmdet_cgd.testing.explicit_cgd``),
+not ``mmdet_cgd.ops``. Error: ||got - ref|| / ||ref|| per tensor, the worst one reported. TF32 is
 turned off, so float32 means float32. Tolerances (``TOLERANCES``), a few units of each dtype's
 rounding: float32 1e-4 (eps 1.2e-7: room for summation order); float16 3e-2 (eps 9.8e-4) and
 bfloat16 1.5e-1 (eps 7.8e-3), about 20-30 eps: the gradients of w0 and w1 are softmax-weighted
@@ -34,23 +34,6 @@ PLACEMENTS = [('Bottleneck before_norm1', 50, 'before_norm1', False),
               ('BasicBlock before_norm1 inplace', 18, 'before_norm1', True)]
 
 
-def explicit_cgd(x, w0, w1, w2, b0, b1, b2):
-    """CGD as its equations are written, one sample at a time, C x C matrices explicit:
-    psi = tanh(s a^T w0 + b0), phi = tanh(s m^T w1 + b1), att = tanh(psi phi^T w2 + b2),
-    out = X (1 + att); a, m: spatial mean and max; s = softmax(a)."""
-    outs = []
-    for sample in x:
-        c = sample.shape[0]
-        a = sample.mean(dim=(1, 2)).reshape(c, 1)
-        m = sample.amax(dim=(1, 2)).reshape(c, 1)
-        s = torch.softmax(a, dim=0)
-        psi = torch.tanh((s @ a.T) @ w0.reshape(c, 1) + b0.reshape(c, 1))
-        phi = torch.tanh((s @ m.T) @ w1.reshape(c, 1) + b1.reshape(c, 1))
-        att = torch.tanh((psi @ phi.T) @ w2.reshape(c, 1) + b2.reshape(c, 1))
-        outs.append(sample * (1 + att.reshape(c, 1, 1)))
-    return torch.stack(outs)
-
-
 class ExplicitCGD(nn.Module):
     """The same parameters (same names) as a ``CGD``, computed by ``explicit_cgd``."""
 
@@ -60,6 +43,7 @@ class ExplicitCGD(nn.Module):
             self.register_parameter(name, nn.Parameter(param.detach().clone()))
 
     def forward(self, x):
+        from mmdet_cgd.testing import explicit_cgd  # after the carried wheels are installed
         return explicit_cgd(x, self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2)
 
 
