@@ -1,5 +1,7 @@
 """A checkpoint trained with CGD before norm1 is refused by a model with it after conv1: the keys
 and shapes are the same, the computation is not (issue #18, case 1)."""
+import warnings
+
 import pytest
 import torch
 from mmengine.config import Config
@@ -80,3 +82,24 @@ def test_strict_pretrained_refuses_another_placement(demo_checkpoint):
                     init_cfg=dict(type='StrictPretrained', checkpoint=str(path)))
     with pytest.raises(CheckpointMismatchError, match=PLACEMENTS):
         MODELS.build(backbone).init_weights()
+
+
+def test_mmdets_init_detector_warns_of_another_placement_from_the_state_dicts_record(tmp_path):
+    """init_detector runs none of our code but the model's: the backbone's state dict records
+    its placement, and loading compares it (a warning; torch's own load_state_dict raises)."""
+    from mmdet.apis import init_detector
+    from mmdet.registry import MODELS
+    init_default_scope('mmdet')
+    cfg = demo_config(BOTTLENECK)
+    model = MODELS.build(cfg.model)
+    path = tmp_path / 'weights.pth'
+    torch.save(dict(state_dict=model.state_dict()), path)  # no meta: only the state dict tells
+    with pytest.warns(UserWarning, match=PLACEMENTS):
+        init_detector(demo_config(AFTER_CONV1), str(path), device='cpu')
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')
+        init_detector(cfg, str(path), device='cpu')  # the same placement: not a word
+        MODELS.build(cfg.model).load_state_dict(dict(model.state_dict()))  # no record: loads
+    with pytest.raises(RuntimeError, match=PLACEMENTS):
+        MODELS.build(demo_config(AFTER_CONV1).model).load_state_dict(
+            model.state_dict())

@@ -16,6 +16,7 @@ from mmdet.registry import MODELS
 from mmdet_cgd.utils.errors import CGDConfigError
 
 from .block_plugins import BeforeNorm1Hook, add_block_plugin, train_plugins_of_frozen_stages
+from .placement_record import check_recorded_placement, record_placement
 from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
 
@@ -39,6 +40,7 @@ class CGDMobileNetV2(MobileNetV2):
         if plugins is not None and not isinstance(plugins, (list, tuple)):
             raise CGDConfigError(f'{name}: plugins must be a list of dicts, got {plugins!r}')
         self.plugins = plugins
+        self._register_state_dict_hook(record_placement)
         num_stages = len(self.arch_settings)
         for i, plugin in enumerate(plugins or []):
             check_plugin(plugin, (BEFORE_NORM1, ), f'{name}.plugins[{i}]', num_stages)
@@ -56,6 +58,12 @@ class CGDMobileNetV2(MobileNetV2):
                 block, plugin['cfg'], first.conv.out_channels, BEFORE_NORM1, where))
         if block.before_norm1_plugin_names:
             first.conv.register_forward_hook(BeforeNorm1Hook(block))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs):
+        check_recorded_placement(self, prefix, local_metadata, error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
 
     def _freeze_stages(self):
         super()._freeze_stages()

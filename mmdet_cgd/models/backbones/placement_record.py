@@ -1,0 +1,30 @@
+"""A CGD backbone's plugin placement, recorded in the state dict's metadata and compared when
+weights load: the one check that also runs under mmdet's ``init_detector`` (which runs none of
+our code but the model's). ``before_norm1`` and ``after_conv1`` give CGD the same keys and
+shapes, so nothing else there tells a checkpoint of another placement apart.
+
+``state_dict()`` (and mmengine's ``get_state_dict``) hand each module's metadata to its state-dict
+hooks; loading hands it back to ``_load_from_state_dict``. A mismatch is appended to the load's
+errors (torch's ``load_state_dict`` raises; mmengine's non-strict load logs it) and warned."""
+import warnings
+
+from mmdet_cgd.checkpoint.placement import describe, placement
+
+METADATA_KEY = 'cgd_plugins'
+
+
+def record_placement(backbone, state_dict, prefix, local_metadata) -> None:
+    """A state-dict hook: the backbone's plugins, as ``checkpoint.placement`` compares them."""
+    local_metadata[METADATA_KEY] = placement(backbone.plugins)
+
+
+def check_recorded_placement(backbone, prefix: str, local_metadata: dict, error_msgs) -> None:
+    recorded = local_metadata.get(METADATA_KEY)
+    ours = placement(backbone.plugins)
+    if recorded is None or list(recorded) == ours:
+        return
+    message = (f'{prefix[:-1] or type(backbone).__name__}: these weights were trained with '
+               f'backbone plugins {describe(list(recorded))}, but the model has {describe(ours)}: '
+               'they fit by name and shape, yet would compute something else')
+    warnings.warn(message, stacklevel=2)
+    error_msgs.append(message)
