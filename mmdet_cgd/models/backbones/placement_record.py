@@ -21,7 +21,7 @@ def record_placement(backbone, state_dict, prefix, local_metadata) -> None:
 def check_recorded_placement(backbone, prefix: str, local_metadata: dict, error_msgs) -> None:
     recorded = local_metadata.get(METADATA_KEY)
     ours = placement(backbone.plugins)
-    if recorded is None or list(recorded) == ours:
+    if not recorded or list(recorded) == ours:  # none recorded, or a plain network given on purpose
         return
     message = (f'{prefix[:-1] or type(backbone).__name__}: these weights were trained with '
                f'backbone plugins {describe(list(recorded))}, but the model has {describe(ours)}: '
