@@ -37,7 +37,16 @@ def hub_dir(tmp_path, monkeypatch):
     return tmp_path / 'torch_home' / 'hub' / 'checkpoints'
 
 
-def test_the_loader_refuses_a_pickle_that_would_run_code(malicious_checkpoint):
+@pytest.fixture(params=['torch default', 'restricted pickle'])
+def loader(request, monkeypatch):
+    """Each test below through both paths of ``load_checkpoint_file``: the one this torch takes
+    by default, and ``restricted_pickle`` (the default before torch 2.6), forced."""
+    if request.param == 'restricted pickle':
+        monkeypatch.setattr('mmdet_cgd.checkpoint.loading.TORCH_HAS_ALLOW_LIST', False)
+    return request.param
+
+
+def test_the_loader_refuses_a_pickle_that_would_run_code(malicious_checkpoint, loader):
     path, marker = malicious_checkpoint
     with pytest.raises(CheckpointError, match="refused to load .*(?i:unsupported global).*system"
                        f".*{TRUST_ENV}=1 or pass --trust-checkpoint"):
@@ -45,7 +54,7 @@ def test_the_loader_refuses_a_pickle_that_would_run_code(malicious_checkpoint):
     assert not marker.exists()
 
 
-def test_a_stock_mmdet_checkpoint_needs_the_explicit_opt_in(tmp_path, monkeypatch):
+def test_a_stock_mmdet_checkpoint_needs_the_explicit_opt_in(tmp_path, monkeypatch, loader):
     path = tmp_path / 'stock.pth'
     save_stock_mmdet_checkpoint(path)
     with pytest.raises(CheckpointError, match='refused to load .*getattr'):

@@ -1,16 +1,15 @@
 """The loader on torch without a safe-load allow-list (< 2.6) unpickles through
 ``restricted_pickle``: the same tensors and containers as torch's weights-only loader plus
 exactly our allow-list. Forced here on any torch, so the path cannot rot where it is not the
-default (the compatibility job runs these on torch 2.1 too)."""
+default (the compatibility job runs these on torch 2.1 too); its refusals are tested with the
+default path's, in test_loading.py."""
 from collections import OrderedDict
 
 import numpy as np
 import pytest
 import torch
-from checkpoint_helpers import save_stock_mmdet_checkpoint
 
-from mmdet_cgd.checkpoint import CheckpointError, LogBuffer, load_checkpoint_file, loading
-from mmdet_cgd.checkpoint.loading import TRUST_ENV
+from mmdet_cgd.checkpoint import LogBuffer, load_checkpoint_file, loading
 
 
 @pytest.fixture(autouse=True)
@@ -45,19 +44,3 @@ def test_a_runner_checkpoint_loads_with_every_value_intact(tmp_path):
     assert hub['log_scalars']['train/loss'].mean() == 2.0
     assert hub['runtime_info']['eta'] == 3.0
     assert np.array_equal(hub['runtime_info']['ids'], np.arange(3))
-
-
-def test_a_pickle_that_would_run_code_is_refused(malicious_checkpoint):
-    path, marker = malicious_checkpoint
-    with pytest.raises(CheckpointError, match="refused to load .*Unsupported global.*system"):
-        load_checkpoint_file(str(path))
-    assert not marker.exists()
-
-
-def test_getattr_is_refused_and_the_opt_in_loads_it(tmp_path, monkeypatch):
-    path = tmp_path / 'stock.pth'
-    save_stock_mmdet_checkpoint(path)
-    with pytest.raises(CheckpointError, match='refused to load .*getattr'):
-        load_checkpoint_file(str(path))
-    monkeypatch.setenv(TRUST_ENV, '1')
-    assert torch.equal(load_checkpoint_file(str(path))['state_dict']['w'], torch.ones(2))
