@@ -31,10 +31,12 @@ def _progress(path: Path) -> int:
 
 def find_resume_checkpoint(work_dir) -> Optional[str]:
     """``last_checkpoint`` if it names a readable training checkpoint, else the furthest such
-    ``iter_*.pth`` / ``epoch_*.pth`` in ``work_dir``; None when there is none.
+    ``iter_*.pth`` / ``epoch_*.pth`` in ``work_dir``; None when there is no checkpoint at all.
 
     A run killed while writing ``last_checkpoint`` or a checkpoint must not restart from
-    scratch or stop on a broken file when an older good checkpoint is there.
+    scratch or stop on a broken file when an older good checkpoint is there; and when every
+    checkpoint there is refused or unreadable, a fresh start would silently overwrite them: that
+    is a ``CheckpointError`` naming each file and why.
     """
     work_dir = Path(work_dir)
     candidates = []
@@ -44,14 +46,23 @@ def find_resume_checkpoint(work_dir) -> Optional[str]:
         if named:
             candidates.append(Path(named))
     candidates += sorted(work_dir.glob('*.pth'), key=_progress, reverse=True)
+    skipped, seen = {}, set()
     for path in candidates:
-        if not path.is_file():
+        if not path.is_file() or str(path.resolve()) in seen:
             continue
+        seen.add(str(path.resolve()))
         try:
             check_resumable(load_checkpoint_file(str(path)), str(path))
         except CheckpointError as e:
             print_log(f'--resume: skipped {str(path)!r}: {e}', logger='current',
                       level=logging.WARNING)
+            skipped[str(path)] = str(e)
             continue
         return str(path)
+    if skipped:
+        reasons = '; '.join(skipped.values())  # each names its file
+        raise CheckpointError(
+            f'--resume: none of the {len(skipped)} checkpoint(s) in {str(work_dir)!r} can be '
+            f'resumed, and starting from scratch would overwrite them: {reasons}. Fix or move '
+            'them away, or train without --resume to start a new run')
     return None

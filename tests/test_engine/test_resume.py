@@ -1,6 +1,7 @@
+import pytest
 import torch
 
-from mmdet_cgd.checkpoint import find_resume_checkpoint
+from mmdet_cgd.checkpoint import CheckpointError, find_resume_checkpoint
 
 
 def save(path, value):
@@ -34,5 +35,26 @@ def test_an_empty_pointer_uses_the_furthest_readable_checkpoint(tmp_path):
 
 def test_nothing_to_resume(tmp_path):
     assert find_resume_checkpoint(tmp_path) is None
-    (tmp_path / 'junk.pth').write_text('no')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))  # since removed
     assert find_resume_checkpoint(tmp_path) is None
+
+
+def test_checkpoints_that_all_fail_are_an_error_naming_each(tmp_path, malicious_checkpoint):
+    """Not a fresh start that overwrites them (issue 26: refused files, then 'starting from
+    scratch' and epoch_1.pth retrained and overwritten)."""
+    tmp_path = tmp_path / 'work_dir'
+    tmp_path.mkdir()
+    (tmp_path / 'epoch_2.pth').write_text('no')
+    torch.save(dict(state_dict={'w': torch.zeros(1)}), tmp_path / 'published.pth')
+    (tmp_path / 'epoch_1.pth').write_bytes(malicious_checkpoint[0].read_bytes())
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'epoch_2.pth'))
+    with pytest.raises(CheckpointError) as error:
+        find_resume_checkpoint(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"--resume: none of the 3 checkpoint(s) in {str(tmp_path)!r} can "
+                              'be resumed, and starting from scratch would overwrite them')
+    for name, why in [('epoch_2.pth', 'not a readable PyTorch checkpoint'),
+                      ('epoch_1.pth', 'refused to load'), ('published.pth', 'weights only')]:
+        assert str(tmp_path / name) in message and why in message, name
+    assert 'train without --resume to start a new run' in message
+    assert not malicious_checkpoint[1].exists()
