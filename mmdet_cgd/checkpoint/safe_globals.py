@@ -8,6 +8,7 @@ statistics methods, which take ``builtins.getattr`` to unpickle, a global that w
 file reach far more; ``WeightsOnlyCheckpointHook`` (selected by our configs) saves ``LogBuffer``s
 without them.
 """
+from collections import Counter
 from typing import Any, Dict
 
 import numpy as np
@@ -38,10 +39,12 @@ def _qualified(obj) -> str:
 
 
 def allowed_globals() -> Dict[str, Any]:
-    """What mmengine's Runner saves besides tensors, by the name a pickle gives it: its log
-    buffers, numpy arrays, dtypes and scalars (under numpy 1's and numpy 2's module names, for
+    """What mmengine's Runner saves besides tensors and torch's containers, by the name a pickle
+    gives it: its log buffers, MultiStepLR's milestones (a ``Counter``, on torch's own list from
+    2.6 only), numpy arrays, dtypes and scalars (under numpy 1's and numpy 2's module names, for
     checkpoints either saved). Never ``builtins.getattr``."""
-    allowed = {_qualified(c): c for c in (HistoryBuffer, LogBuffer, np.ndarray, np.dtype)}
+    allowed = {_qualified(c): c
+               for c in (HistoryBuffer, LogBuffer, Counter, np.ndarray, np.dtype)}
     allowed['numpy.ndarray'], allowed['numpy.dtype'] = np.ndarray, np.dtype
     for module in ('numpy.core.multiarray', 'numpy._core.multiarray'):
         allowed[f'{module}._reconstruct'] = NUMPY_CORE.multiarray._reconstruct

@@ -37,15 +37,6 @@ def hub_dir(tmp_path, monkeypatch):
     return tmp_path / 'torch_home' / 'hub' / 'checkpoints'
 
 
-@pytest.fixture(params=['torch default', 'restricted pickle'])
-def loader(request, monkeypatch):
-    """Each test below through both paths of ``load_checkpoint_file``: the one this torch takes
-    by default, and ``restricted_pickle`` (the default before torch 2.6), forced."""
-    if request.param == 'restricted pickle':
-        monkeypatch.setattr('mmdet_cgd.checkpoint.loading.TORCH_HAS_ALLOW_LIST', False)
-    return request.param
-
-
 def test_the_loader_refuses_a_pickle_that_would_run_code(malicious_checkpoint, loader):
     path, marker = malicious_checkpoint
     with pytest.raises(CheckpointError, match="refused to load .*(?i:unsupported global).*system"
