@@ -7,14 +7,18 @@
 # - a checkpoint loaded by the Runner (load_from, resume) is verified (zip CRC-32s, a published
 #   name's sha256) and must place the backbone plugins as the model does;
 # - training stops at the first non-finite loss, and no checkpoint with NaN/inf is saved;
-# - a fixed seed: a resumed run draws the data order and augmentations of the uninterrupted one
-#   (mmengine draws a new seed per run when none is set).
+# - a fixed seed, and every RNG re-seeded with seed + i before batch i is fetched: a run resumed
+#   from a checkpoint saved at an epoch's end (EpochBasedTrainLoop), or at any iteration
+#   (ReproducibleIterBasedTrainLoop), draws the data order, augmentations and samplings of the
+#   uninterrupted one, with num_workers=0 (dataloader workers keep RNG streams of their own);
+#   mmengine seeds once per run, and draws a new seed per run when none is set.
 # A config uses it in place of 'mmdet::_base_/default_runtime.py' in its list of bases.
 _base_ = 'mmdet::_base_/default_runtime.py'
 custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
 
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
-                     logger=dict(type='MainProcessLoggerHook'))
+                     logger=dict(type='MainProcessLoggerHook'),
+                     iteration_seed=dict(type='PerIterationSeedHook'))
 custom_hooks = [dict(type='WeightsOnlyCheckpointHook'), dict(type='CheckpointCheckHook'),
                 dict(type='FiniteTrainingHook', interval=1)]
 randomness = dict(seed=0)

@@ -7,7 +7,8 @@ from .hooks import (
     MainProcessLoggerHook,
     WeightsOnlyCheckpointHook,
 )
-from .reproducible_loop import ReproducibleIterBasedTrainLoop
+from .reproducible_loop import PerIterationSeedHook, ReproducibleIterBasedTrainLoop
 
 __all__ = ['AnnotationCheckHook', 'AtomicLocalBackend', 'CheckpointCheckHook', 'FiniteTrainingHook',
-           'MainProcessLoggerHook', 'ReproducibleIterBasedTrainLoop', 'WeightsOnlyCheckpointHook']
+           'MainProcessLoggerHook', 'PerIterationSeedHook', 'ReproducibleIterBasedTrainLoop',
+           'WeightsOnlyCheckpointHook']

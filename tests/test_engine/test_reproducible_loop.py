@@ -1,13 +1,165 @@
-"""A run killed with SIGKILL mid-run and resumed ends exactly where an uninterrupted one does."""
+"""A run killed mid-run and resumed ends exactly where an uninterrupted one does: with each
+train loop the shipped configs use, in-process on a tiny model whose data and forward draw from
+every RNG, and the demo config killed with SIGKILL through our tools."""
+import itertools
 import os
+import random
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from config_helpers import parse_configs
+from mmengine.config import Config
+from mmengine.evaluator import BaseMetric
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import EpochBasedTrainLoop, Runner
 from tool_helpers import DEMO_CONFIG, REPO, python, tiny_run_options
+
+from mmdet_cgd.engine import PerIterationSeedHook, reproducible_loop
+
+RUNTIME = Config.fromfile(str(REPO / 'configs' / '_base_' / 'cgd_runtime.py'))
+RUNS = itertools.count()  # a name per Runner: mmengine keeps loggers and scopes by name
+DETECTION_CONFIGS = sorted([*(REPO / 'configs' / 'cgd').glob('*.py'),
+                            *(REPO / 'configs' / 'demo').glob('*.py')])
+
+
+class Interrupted(Exception):
+    """Stands for the kill."""
+
+
+class Kill(Hook):
+    """Ends the run after iteration ``at`` (counted from 1), as a kill would."""
+
+    priority = 'LOWEST'
+
+    def __init__(self, at: int):
+        self.at = at
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == self.at:
+            raise Interrupted
+
+
+class RandomlyAugmented(list):
+    """Each item drawn from Python's, numpy's and torch's RNGs, as mmdet's transforms do."""
+
+    metainfo = dict(classes=('thing', ))
+
+    def __init__(self, length: int):
+        super().__init__(range(length))
+
+    def __getitem__(self, index):
+        shift = random.random() + np.random.rand() + torch.rand(1).item()
+        return dict(inputs=torch.full((4, ), float(list.__getitem__(self, index)) + shift))
+
+
+class SamplingModel(BaseModel):
+    """Draws from torch's RNG in its loss (RoI sampling) and in prediction."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 1)
+        for parameter in self.linear.parameters():  # built before the Runner seeds
+            torch.nn.init.constant_(parameter, 0.1)
+
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        x = torch.stack(inputs)
+        x = x * torch.rand_like(x)
+        if mode == 'loss':
+            return dict(loss=self.linear(x).pow(2).mean())
+        return [dict(score=s) for s in self.linear(x).flatten().tolist()]
+
+
+class MeanScore(BaseMetric):
+
+    def process(self, data_batch, data_samples):
+        self.results += [s['score'] for s in data_samples]
+
+    def compute_metrics(self, results):
+        return dict(mean_score=sum(results) / len(results))
+
+
+def dataloader(sampler: str, shuffle: bool):
+    return dict(dataset=RandomlyAugmented(6), batch_size=2, num_workers=0,
+                sampler=dict(type=sampler, shuffle=shuffle),
+                collate_fn=dict(type='pseudo_collate'))
+
+
+def train(work_dir: Path, by_epoch: bool, kill_at=None, resume_from=None):
+    """3 epochs of 3 iterations, or 9 iterations, validating every 3, checkpoints every 3, with
+    our runtime's hooks; the final weights."""
+    if by_epoch:
+        train_cfg, sampler = dict(type='EpochBasedTrainLoop', max_epochs=3), 'DefaultSampler'
+    else:
+        train_cfg = dict(type='ReproducibleIterBasedTrainLoop', max_iters=9, val_interval=3)
+        sampler = 'InfiniteSampler'
+    hooks = Config(dict(RUNTIME.default_hooks, checkpoint=dict(
+        RUNTIME.default_hooks.checkpoint, by_epoch=by_epoch, interval=1 if by_epoch else 3)))
+    runner = Runner(
+        model=SamplingModel(), work_dir=str(work_dir), experiment_name=f'run{next(RUNS)}',
+        train_dataloader=dataloader(sampler, True), train_cfg=train_cfg,
+        val_dataloader=dataloader('DefaultSampler', False), val_cfg=dict(),
+        val_evaluator=dict(type=MeanScore), default_hooks=hooks,
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=1e-3, momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', by_epoch=by_epoch, milestones=[2, 6]),
+        custom_hooks=[*RUNTIME.custom_hooks, *([Kill(kill_at)] if kill_at else [])],
+        default_scope=RUNTIME.default_scope,
+        randomness=RUNTIME.randomness, resume=resume_from is not None, load_from=resume_from)
+    try:
+        runner.train()
+    except Interrupted:
+        return None
+    return {k: v.clone() for k, v in runner.model.state_dict().items()}
+
+
+@pytest.mark.parametrize('by_epoch', [True, False], ids=['EpochBasedTrainLoop',
+                                                          'ReproducibleIterBasedTrainLoop'])
+def test_a_run_killed_and_resumed_ends_as_the_uninterrupted_one(tmp_path, by_epoch):
+    """Killed in epoch 2 (iteration 5), resumed from the end of epoch 1 (iteration 3)."""
+    uninterrupted = train(tmp_path / 'whole', by_epoch)
+    assert train(tmp_path / 'killed', by_epoch, kill_at=5) is None
+    checkpoint = tmp_path / 'killed' / ('epoch_1.pth' if by_epoch else 'iter_3.pth')
+    assert checkpoint.is_file()
+    resumed = train(tmp_path / 'killed', by_epoch, resume_from=str(checkpoint))
+    different = [k for k in uninterrupted if not torch.equal(uninterrupted[k], resumed[k])]
+    assert not different, f'{different} differ'
+
+
+def test_every_detection_config_seeds_each_batch():
+    """What cgd_runtime.py claims, for every train loop our detection configs use."""
+    for path, cfg in parse_configs(DETECTION_CONFIGS).items():
+        hooks = [h['type'] for h in [*cfg.default_hooks.values(), *cfg.get('custom_hooks', [])]
+                 if h]
+        loop = cfg.train_cfg.get('type')
+        assert loop in ('EpochBasedTrainLoop', 'ReproducibleIterBasedTrainLoop'), (path, loop)
+        assert 'PerIterationSeedHook' in hooks, path
+        assert cfg.randomness.get('seed') is not None, path
+
+
+def test_the_hook_says_where_a_resumed_run_will_differ(monkeypatch):
+    logged = []
+    monkeypatch.setattr(reproducible_loop, 'print_log', lambda msg, **kw: logged.append(msg))
+
+    class StubRunner:
+        train_loop, _randomness_cfg, seed = object(), dict(seed=0), 0
+
+    hook = PerIterationSeedHook()
+    hook.before_train(StubRunner())
+    assert hook.seed is None and 'EpochBasedTrainLoop only, and this run uses object' in logged[-1]
+    StubRunner.train_loop = EpochBasedTrainLoop.__new__(EpochBasedTrainLoop)
+    StubRunner._randomness_cfg = dict(seed=None)
+    hook.before_train(StubRunner())
+    assert hook.seed is None and 'sets no randomness.seed' in logged[-1]
+    StubRunner._randomness_cfg = dict(seed=3)
+    hook.before_train(StubRunner())
+    assert hook.seed == 0 and len(logged) == 2  # the runner's seed (rank added where asked)
+
 
 MAX_ITERS = 6
 DETERMINISTIC = ['randomness.deterministic=True']
