@@ -3,6 +3,7 @@ also through mmdet's own scripts and as a 2-process gloo job."""
 import os
 import stat
 import sys
+from collections import Counter
 from pathlib import Path
 
 import mmdet
@@ -63,6 +64,27 @@ def test_resume_continues_from_the_last_checkpoint(trained, tiny_coco):
     assert 'Iter(train) [5/6]' in log and 'Iter(train) [1/6]' not in log
     ckpt = load_safely(work_dir / 'iter_6.pth')
     assert ckpt['meta']['iter'] == 6
+
+
+def test_a_multisteplr_config_trains_resumes_and_tests(tiny_coco, tmp_path):
+    """MultiStepLR (every paper config's schedule) saves its milestones as a Counter, which our
+    loader refused on torch < 2.6: --resume started over and test.py refused the file."""
+    config = tmp_path / 'multistep.py'
+    config.write_text(f'_base_ = {str(DEMO_CONFIG)!r}\n'
+                      "param_scheduler = [dict(type='MultiStepLR', by_epoch=False, "
+                      'milestones=[1, 2], gamma=0.5)]\n')
+    work_dir = tmp_path / 'work'
+    python('tools/train.py', config, '--work-dir', work_dir,
+           *tiny_run_options(tiny_coco, max_iters=1, ckpt_interval=1))
+    proc = python('tools/train.py', config, '--work-dir', work_dir, '--resume',
+                  *tiny_run_options(tiny_coco, max_iters=2, ckpt_interval=1))
+    log = proc.stdout + proc.stderr
+    assert 'resumed epoch: 0, iter: 1' in log and 'Iter(train) [1/2]' not in log, log[-3000:]
+    ckpt = load_checkpoint_file(str(work_dir / 'iter_2.pth'))
+    assert ckpt['param_schedulers'][0]['milestones'] == Counter([1, 2])
+    python('tools/test.py', config, work_dir / 'iter_2.pth', '--work-dir', tmp_path / 'test',
+           *tiny_run_options(tiny_coco))
+    assert 'coco/bbox_mAP' in read_test_metrics(tmp_path / 'test')
 
 
 def test_load_from_starts_a_new_run_from_saved_weights(trained, tiny_coco, tmp_path):
