@@ -67,14 +67,19 @@ def test_a_file_that_is_no_model_config_says_so(tmp_path):
         load_tool_config(tool_args(tmp_path / 'instances_val.json'))
 
 
-def test_resume_with_no_readable_checkpoint_starts_from_scratch(tmp_path):
-    """Not mmengine's fallback to last_checkpoint, which names the file just skipped."""
-    (tmp_path / 'iter_2.pth').write_bytes(b'PK not a checkpoint')
-    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+def test_resume_over_only_unreadable_checkpoints_stops_and_over_none_starts_fresh(tmp_path):
+    """Not mmengine's fallback to last_checkpoint, which names the file just skipped, and not a
+    fresh start that would overwrite it (#26, item 1)."""
+    from mmdet_cgd.checkpoint import CheckpointError
     args = parse_train_args([str(DEMO_CONFIG), '--work-dir', str(tmp_path), '--resume',
                              '--skip-data-check'])
     cfg = prepare_config(args)
     assert cfg.load_from is None and cfg.resume is False
+    (tmp_path / 'iter_2.pth').write_bytes(b'PK not a checkpoint')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2.pth'))
+    with pytest.raises(CheckpointError, match=r"none of the 1 checkpoint\(s\) .* can be resumed"
+                                              r".*iter_2.pth"):
+        prepare_config(args)
 
 
 def test_strict_pretrained_without_a_checkpoint_says_how_to_train_from_scratch():
