@@ -9,7 +9,7 @@ commas and literals are not: that is left to the parser that reads the file afte
 import json
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
 import numpy as np
 
@@ -28,9 +28,12 @@ class JsonStructureError(ValueError):
 
 @dataclass
 class TopLevel:
-    """``kind``: 'object' or 'array'; ``keys``: an object's keys in file order."""
+    """``kind``: 'object' or 'array'; ``keys``: an object's keys in file order; ``spans``: each
+    key's opening and closing quote offsets; ``end``: the offset of the closing bracket."""
     kind: str
     keys: List[str] = field(default_factory=list)
+    spans: List[Tuple[int, int]] = field(default_factory=list)
+    end: Optional[int] = None
 
 
 class _Scanner:
@@ -126,9 +129,10 @@ class _Scanner:
                 else:
                     self.open_key = base + int(quotes[i])
 
-    def read_keys(self) -> List[str]:
-        """The depth-1 strings followed by ':' (object keys, not string values)."""
-        keys = []
+    def read_keys(self) -> Tuple[List[str], List[Tuple[int, int]]]:
+        """The depth-1 strings followed by ':' (object keys, not string values), and their
+        spans."""
+        keys, spans = [], []
         for start, end in self.key_spans:
             if _first_non_space(self.fd, end + 1) != b':':
                 continue
@@ -137,7 +141,8 @@ class _Scanner:
             except ValueError as e:
                 raise JsonStructureError(
                     f'the key at byte {start} is not a JSON string ({e})') from None
-        return keys
+            spans.append((start, end))
+        return keys, spans
 
 
 def _first_non_space(fd: int, offset: int) -> bytes:
@@ -171,5 +176,20 @@ def top_level(path, chunk_bytes: int = CHUNK_BYTES) -> TopLevel:
             raise JsonStructureError(f'{scanner.depth} bracket(s) still open at the end of the '
                                      f'file (truncated?)')
         if first == b'[':
-            return TopLevel('array')
-        return TopLevel('object', scanner.read_keys())
+            return TopLevel('array', end=scanner.closed_at)
+        return TopLevel('object', *scanner.read_keys(), end=scanner.closed_at)
+
+
+def top_level_value(path, key: str, found: Optional[TopLevel] = None):
+    """The parsed value of top-level ``key`` of the JSON object at ``path`` (None if absent),
+    reading only its bytes: a small value (COCO's ``categories``) of a large file costs no
+    parse of the rest. ``found``: ``top_level(path)`` if already scanned."""
+    found = found or top_level(path)
+    if key not in found.keys:
+        return None
+    i = found.keys.index(key)
+    start = found.spans[i][1] + 1
+    end = found.spans[i + 1][0] if i + 1 < len(found.keys) else found.end
+    with open(path, 'rb') as f:
+        raw = os.pread(f.fileno(), end - start, start).strip(WHITESPACE)
+    return json.loads(raw[1:].rstrip(WHITESPACE + b','))  # after ':', before ',' or '}'

@@ -1,13 +1,19 @@
 """Checks of the annotations a detection dataset has already loaded (its ``data_list``).
 
-Run where mmdet has parsed the annotation file anyway, so they cost no second parse: every box
-against its image's size, the dataset not empty, and a bounded, evenly spread sample of image
-files present (the rest are opened, with their path in the error, when the pipeline reads them).
+Run where mmdet has parsed the annotation file anyway: every box finite and inside its image,
+the dataset not empty, and a bounded, evenly spread sample of image files present (the rest are
+opened, with their path in the error, when the pipeline reads them). The boxes of a COCO file
+that mmdet dropped are counted and named (``dropped_boxes``: a second parse only when some were).
 """
+import math
 from typing import Iterator, List
 
 import numpy as np
 from mmengine.fileio import exists
+
+from mmdet_cgd.utils.errors import AnnotationError
+
+from .dropped_boxes import NOT_FINITE, DroppedBoxes, dropped_boxes
 
 MAX_LISTED = 10  # problems listed in one message; the rest are counted
 
@@ -46,34 +52,61 @@ def sample_indices(count: int, size: int) -> List[int]:
     return sorted(set(np.linspace(0, count - 1, min(size, count)).round().astype(int).tolist()))
 
 
+def _listed(items: List[str]) -> str:
+    more = len(items) - MAX_LISTED
+    return '; '.join(items[:MAX_LISTED]) + (f' (and {more} more)' if more > 0 else '')
+
+
+def describe_dropped(report: DroppedBoxes) -> str:
+    """'mmdet dropped 2 of the file's 6 boxes: 1 under 1 pixel ... (image 3: bbox [..]), ...'."""
+    parts = []
+    for reason, boxes in sorted(report.by_reason.items(), key=lambda kv: -len(kv[1])):
+        shown = ', '.join(f'image {image}: bbox {bbox}' for image, bbox in boxes[:3])
+        parts.append(f'{len(boxes)} {reason} ({shown}{", ..." if len(boxes) > 3 else ""})')
+    return f"mmdet dropped {report.count} of the file's {report.in_file} boxes: " + '; '.join(parts)
+
+
 def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: float = 1.0) -> str:
-    """Raise ``ValueError`` naming the file and image of each box outside its image (by more
-    than ``box_tolerance`` pixels) and of each missing sampled image file; return a summary.
+    """Raise ``AnnotationError`` (a ``ValueError``) naming the file and image of each box that is
+    not finite (loaded or dropped by mmdet) or outside its image (by more than ``box_tolerance``
+    pixels) and of each missing sampled image file; return a summary that counts and names the
+    boxes mmdet dropped.
 
     ``dataset`` is a loaded mmdet detection dataset (``CocoDataset`` and kin): its infos carry
     ``width``, ``height``, ``img_path`` and ``instances`` with x1, y1, x2, y2 ``bbox``."""
     dataset.full_init()
     where = f'{dataset.ann_file!r} (images in {dataset.data_prefix.get("img", "")!r})'
     if len(dataset) == 0:
-        raise ValueError(f'{where}: no images left to load: expected at least one (filter_cfg '
-                         f'drops images without annotations and small ones from training)')
+        raise AnnotationError(f'{where}: no images left to load: expected at least one '
+                              '(filter_cfg drops images without annotations and small ones from '
+                              'training)')
     sampled = set(sample_indices(len(dataset), image_sample))
-    problems, boxes, sampled_paths = [], 0, []
+    problems, boxes, sampled_paths, image_ids = [], 0, [], []
     for index, info in enumerate(_data_infos(dataset)):
+        image_ids.append(info['img_id'])
         if index in sampled:
             sampled_paths.append(info['img_path'])
         width, height = info['width'], info['height']
         for inst in info['instances']:
             boxes += 1
-            if not box_inside_image(*inst['bbox'], width, height, box_tolerance):
+            if not all(math.isfinite(v) for v in inst['bbox']):
+                problems.append(f"image {info['img_id']}: bbox {_xywh(inst['bbox'])} is "
+                                f"{NOT_FINITE} ({info['img_path']})")
+            elif not box_inside_image(*inst['bbox'], width, height, box_tolerance):
                 problems.append(f"image {info['img_id']}: bbox {_xywh(inst['bbox'])} outside "
                                 f"its {width}x{height} image {info['img_path']}")
+    dropped = dropped_boxes(dataset, boxes, image_ids)
+    if dropped is not None:
+        problems += [f'image {image}: bbox {bbox} is {NOT_FINITE} (mmdet drops it silently)'
+                     for image, bbox in dropped.by_reason.get(NOT_FINITE, [])]
     backend_args = getattr(dataset, 'backend_args', None)
     problems += [f'missing file {path}' for path in sampled_paths
                  if not exists(path, backend_args=backend_args)]
     if problems:
-        more = len(problems) - MAX_LISTED
-        raise ValueError(f'{where}: ' + '; '.join(problems[:MAX_LISTED])
-                         + (f' (and {more} more)' if more > 0 else ''))
-    return (f'{where}: {len(dataset)} images, all {boxes} boxes inside their images; '
-            f'{len(sampled)} image files sampled, all present')
+        raise AnnotationError(f'{where}: ' + _listed(problems))
+    if dropped is not None and dropped.count:
+        summary = (f'{where}: {len(dataset)} images, all {boxes} loaded boxes inside their '
+                   f'images; {describe_dropped(dropped)}')
+    else:
+        summary = f'{where}: {len(dataset)} images, all {boxes} boxes inside their images'
+    return summary + f'; {len(sampled)} image files sampled, all present'

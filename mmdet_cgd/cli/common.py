@@ -32,6 +32,8 @@ from .cpu_distributed import prepare_cpu_distributed
 from .plugin_checks import check_backbone_plugins
 
 PRETRAINED_TYPES = ('StrictPretrained', 'Pretrained')
+CONFIG_SUFFIXES = ('.py', '.yml', '.yaml', '.json')  # what mmengine's Config reads
+CHECKPOINT_SUFFIXES = ('.pth', '.pt', '.ckpt', '.pth.tar', '.tar', '.bin')
 
 
 def parse_tool_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Namespace:
@@ -52,12 +54,27 @@ def parse_tool_args(parser: argparse.ArgumentParser, argv=None) -> argparse.Name
     return args
 
 
+def check_config_path(path: str) -> None:
+    """Raise ``ValueError`` for a file mmengine cannot read as a config ("Only py/yml/yaml/json
+    type are supported now!"), saying what it is: usually a checkpoint given first."""
+    if path.endswith(CONFIG_SUFFIXES) or not osp.isfile(path):
+        return  # a missing file: mmengine's FileNotFoundError names it
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if path.endswith(CHECKPOINT_SUFFIXES) or head.startswith((b'PK', b'\x80')):
+        raise ValueError(f'expected a config file ({"/".join(CONFIG_SUFFIXES)}) first, got the '
+                         f'checkpoint {path!r}; the config comes first: tools/test.py CONFIG '
+                         'CHECKPOINT, tools/train.py CONFIG [--resume CHECKPOINT]')
+    raise ValueError(f'expected a config file ({"/".join(CONFIG_SUFFIXES)}), got {path!r}')
+
+
 def load_tool_config(args) -> Config:
     """``args.config`` with ``--launcher``, ``--cfg-options`` and ``--work-dir`` applied."""
     if osp.isdir(args.config):
         found = sorted(p for p in os.listdir(args.config) if p.endswith('.py'))
         raise ValueError(f'expected a config file, got the directory {args.config!r}'
                          + (f'; it holds {found[:5]}' if found else ''))
+    check_config_path(args.config)
     cfg = Config.fromfile(args.config)
     if 'model' not in cfg:
         raise ValueError(f'expected a detection config (a .py file that defines model=...), got '
@@ -109,7 +126,7 @@ def check_tool_config(cfg: Config, dataloaders: Sequence[str], check_data: bool 
         checkpoint = load_checkpoint_file(cfg.load_from)  # refused or broken: stop right here
         if cfg.get('resume'):
             check_resumable(checkpoint, name)
-    check_backbone_plugins(cfg.model)
+    check_backbone_plugins(cfg.model, cfg.get('default_scope') or 'mmdet')
     if training:
         check_pretrained_files(cfg.model)
     if check_data:

@@ -6,8 +6,16 @@ its blocks, failing only at the first forward. The position rules come from
 ``mmdet_cgd.models.backbones.plugin_positions``, which our backbones apply at build time too,
 with the same messages: ``MODELS.build`` and mmdet's own tools stop there as well. mmdet's stock
 backbones are mmdet's code: only these checks (and a hint in CGD's channel error) cover them.
+
+Every plugin's layer is looked up where ``build_plugin_layer`` will look, and its options against
+the layer's signature: mmcv answers an unknown type with "Cannot find None in registry", and a
+misspelt option with a ``TypeError`` from the layer's constructor.
 """
-from typing import Iterator, Tuple
+import difflib
+import inspect
+from typing import Iterator, Optional, Tuple
+
+from mmengine.registry import MODELS, DefaultScope
 
 from mmdet_cgd.models.backbones import CGD_VARIANTS, CGDMobileNet, CGDMobileNetV2
 from mmdet_cgd.models.backbones.plugin_positions import (
@@ -32,15 +40,75 @@ def _backbones(cfg) -> Iterator[Tuple[str, dict]]:
             yield where, node
 
 
-def check_backbone_plugins(model_cfg) -> None:
+def _registered_names(registry) -> set:
+    names = set()
+    while registry is not None:
+        names |= set(registry.module_dict)
+        registry = registry.parent
+    return names
+
+
+def _options(layer) -> Tuple[Optional[set], set]:
+    """(accepted options or None for any, required ones) of a layer class, besides the
+    ``in_channels`` its block passes."""
+    params = list(inspect.signature(layer).parameters.values())
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return None, set()
+    named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+             and p.name != 'in_channels']
+    return {p.name for p in named}, {p.name for p in named if p.default is p.empty}
+
+
+def check_plugin_layer(plugin, where: str, default_scope: str = 'mmdet') -> None:
+    """Raise ``CGDConfigError`` for a plugin layer type that is not registered (naming the
+    nearest registered ones) or options its layer does not take (naming those it does)."""
+    layer_cfg = plugin.get('cfg') if isinstance(plugin, dict) else None
+    if not isinstance(layer_cfg, dict):
+        return  # the shape of the plugin dict is check_plugin's
+    kind = layer_cfg.get('type')
+    layer = kind
+    if isinstance(kind, str):
+        with DefaultScope.overwrite_default_scope(default_scope), \
+                MODELS.switch_scope_and_registry(None) as registry:  # as build_plugin_layer
+            layer = registry.get(kind)
+            names = _registered_names(registry)
+        if layer is None:
+            lower = {n.lower(): n for n in names}
+            near = [lower[n] for n in difflib.get_close_matches(kind.split('.')[-1].lower(),
+                                                                  lower, n=3, cutoff=0.6)]
+            raise CGDConfigError(
+                f'{where}.cfg: no plugin layer type {kind!r} is registered'
+                + (f'; did you mean {" or ".join(map(repr, near))}?' if near else '')
+                + " (CGD's type is 'CGD'; custom layers need custom_imports)")
+    if not callable(layer):
+        return
+    accepted, required = _options(layer)
+    given = set(layer_cfg) - {'type', 'postfix', 'in_channels', '_scope_'}
+    name = type_name(kind)
+    if accepted is not None and given - accepted:
+        unknown = sorted(given - accepted)
+        hints = [f'{u!r} (did you mean {near[0]!r}?)' if near else repr(u)
+                 for u in unknown for near in [difflib.get_close_matches(u, accepted, n=1)]]
+        raise CGDConfigError(
+            f'{where}.cfg: {name} has no option {", ".join(hints)}; its options: '
+            f'{", ".join(sorted(accepted)) or "none"} (in_channels comes from the block)')
+    if required - given:
+        raise CGDConfigError(f'{where}.cfg: {name} needs {", ".join(sorted(required - given))}'
+                             f', got cfg={dict(layer_cfg)}')
+
+
+def check_backbone_plugins(model_cfg, default_scope: str = 'mmdet') -> None:
     """Raise ``CGDConfigError`` (a ``ValueError``) naming the backbone, what it accepts and what
-    the config gives."""
+    the config gives; ``default_scope``: the config's, where plugin types are looked up."""
     supported = ', '.join((*CGD_VARIANTS.values(), *BEFORE_NORM1_ONLY))
+    if isinstance(model_cfg, dict) and model_cfg.get('_scope_'):
+        default_scope = model_cfg['_scope_']  # mmengine builds the model in this scope
     for where, backbone in _backbones(model_cfg):
         kind = type_name(backbone['type'])
         plugins = backbone.get('plugins') or []
         for i, plugin in enumerate(plugins):
             check_no_in_channels(plugin, f'{where}.plugins[{i}]')
+            check_plugin_layer(plugin, f'{where}.plugins[{i}]', default_scope)
         if kind in CGD_VARIANTS.values():
             allowed = (BASIC_BLOCK_POSITIONS if backbone.get('depth') in BASIC_BLOCK_DEPTHS
                        else BOTTLENECK_POSITIONS)

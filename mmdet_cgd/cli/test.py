@@ -14,7 +14,8 @@ from mmdet.engine.hooks.utils import trigger_visualization_hook
 from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config, ConfigDict
 
-from mmdet_cgd.utils.errors import CGDConfigError
+from mmdet_cgd.checkpoint import CheckpointError
+from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError
 
 from .common import (
     build_runner,
@@ -87,7 +88,8 @@ def main(argv=None):
         check_checkpoint_for_runner(runner, cfg.load_from)
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    metrics = runner.test()
+    with exit_on_user_error(errors=(AnnotationError, CheckpointError)):  # once data is loaded
+        metrics = runner.test()
     del runner  # its DDP wrapper holds the process group
     end_distributed()
     return metrics

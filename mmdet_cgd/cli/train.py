@@ -10,7 +10,7 @@ import torch
 from mmengine.config import Config
 
 from mmdet_cgd.checkpoint import CheckpointError, find_resume_checkpoint
-from mmdet_cgd.utils.errors import CGDConfigError
+from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError, NonFiniteError
 
 from .common import (
     build_runner,
@@ -76,8 +76,10 @@ def main(argv=None):
         with exit_on_user_error():
             check_checkpoint_for_runner(runner, cfg.load_from)
     # a pretrained backbone that does not fit is found when the runner initialises the weights,
-    # before the first step
-    with exit_on_user_error(errors=(CheckpointError, CGDConfigError)):
+    # unusable annotations once the datasets are loaded, both before the first step; NaN in
+    # a loss or a checkpoint to save, at that iteration
+    with exit_on_user_error(errors=(CheckpointError, CGDConfigError, AnnotationError,
+                                    NonFiniteError)):
         runner.train()
     del runner  # its DDP wrapper holds the process group
     end_distributed()

@@ -1,4 +1,5 @@
-"""The error for a CGD set up where it cannot work (a bad option, a placement it cannot serve)."""
+"""The errors our tools end with one ``error:`` line: a CGD set up where it cannot work, training
+that produced NaN, annotations that cannot be used."""
 
 
 class CGDConfigError(ValueError, AssertionError):
@@ -11,3 +12,8 @@ class CGDConfigError(ValueError, AssertionError):
 
 class NonFiniteError(FloatingPointError):
     """Training produced NaN or infinity (a loss, a weight, a BatchNorm statistic)."""
+
+
+class AnnotationError(ValueError):
+    """Annotations a dataset loaded that training or testing cannot use (a box outside its image
+    or not finite, a missing image file, nothing left to load)."""

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from mmdet_cgd.annotation_checks.json_keys import JsonStructureError, top_level
+from mmdet_cgd.annotation_checks.json_keys import JsonStructureError, top_level, top_level_value
 
 # chunk sizes that cut strings, escapes and brackets at every possible place
 CHUNKS = (1, 2, 3, 7, 64, 1 << 20)
@@ -34,6 +34,7 @@ def test_keys_match_the_json_parser_at_any_chunk_size(tmp_path, seed):
     for chunk in CHUNKS:
         found = top_level(path, chunk_bytes=chunk)
         assert found.kind == 'object' and found.keys == list(obj), chunk
+    assert {k: top_level_value(path, k, found) for k in obj} == obj
 
 
 def test_nested_keys_string_values_and_escaped_names(tmp_path):
@@ -76,3 +77,12 @@ def test_long_whitespace_runs_before_the_value_and_before_a_colon(tmp_path):
 def test_a_key_with_a_bad_escape_is_named(tmp_path):
     with pytest.raises(JsonStructureError, match='the key at byte 1 is not a JSON string'):
         top_level(write(tmp_path, '{"a\\x": 1}'))
+
+
+def test_a_top_level_value_is_read_alone(tmp_path):
+    text = ('{"images": [{"id": 1}], "categories" :\n [{"id": 1, "name": "a,}"}] ,\n'
+            ' "annotations": [], "last": {"x": [1]}}\n')
+    path = write(tmp_path, text)
+    assert top_level_value(path, 'categories') == [{'id': 1, 'name': 'a,}'}]
+    assert top_level_value(path, 'last') == {'x': [1]}
+    assert top_level_value(path, 'missing') is None

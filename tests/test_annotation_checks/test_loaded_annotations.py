@@ -97,3 +97,58 @@ def test_wrappers_are_looked_through(tiny_coco):
     b = coco_dataset(tiny_coco, 'annotations/instances_val.json')
     assert leaf_datasets(ConcatDataset([a, b])) == [a, b]
     assert leaf_datasets(RepeatDataset(a, times=2)) == [a] and leaf_datasets(a) == [a]
+
+
+def set_box(index, bbox):
+    def edit(coco):
+        coco['annotations'][index]['bbox'] = bbox
+    return edit
+
+
+@pytest.mark.parametrize('bbox, dropped', [([10, 10, float('nan'), 20], True),
+                                           ([float('nan'), 10, 20, 20], True),
+                                           ([10, 10, float('inf'), 20], False)])
+def test_a_non_finite_box_is_an_error_whether_mmdet_drops_it_or_not(tiny_coco, tmp_path, bbox,
+                                                                     dropped):
+    from mmdet_cgd.utils import AnnotationError
+    ann = broken_copy(tiny_coco, tmp_path, set_box(0, bbox))
+    image_id = json.loads(ann.read_text())['annotations'][0]['image_id']
+    ds = coco_dataset(tiny_coco, ann)
+    with pytest.raises(AnnotationError) as err:
+        check_loaded_annotations(ds)
+    assert f'image {image_id}: bbox ' in str(err.value) and 'is not finite' in str(err.value)
+    assert ('(mmdet drops it silently)' in str(err.value)) == dropped
+
+
+def test_every_box_mmdet_drops_is_counted_and_named(tiny_coco, tmp_path):
+    """A file of N boxes of which mmdet loads fewer: not 'all N-k boxes inside their images'."""
+    def edit(coco):
+        coco['annotations'][0]['bbox'] = [10, 10, 0.5, 20]
+        coco['annotations'][1]['category_id'] = 99
+
+    ann = broken_copy(tiny_coco, tmp_path, edit)
+    total = len(json.loads(ann.read_text())['annotations'])
+    ds = coco_dataset(tiny_coco, ann)
+    summary = check_loaded_annotations(ds)
+    assert f"all {total - 2} loaded boxes inside their images; mmdet dropped 2 of the file's " \
+           f'{total} boxes: ' in summary
+    assert '1 under 1 pixel wide or high, or area <= 0 (image ' in summary
+    assert 'bbox [10, 10, 0.5, 20])' in summary
+    assert "1 category 99 not among the dataset's classes (image " in summary
+
+
+def test_nothing_dropped_costs_no_parse(tiny_coco, monkeypatch):
+    from mmdet_cgd.annotation_checks import dropped_boxes
+    ds = coco_dataset(tiny_coco, 'annotations/instances_val.json')
+    monkeypatch.setattr(dropped_boxes, 'json', None)  # a parse would fail
+    summary = check_loaded_annotations(ds)
+    assert 'boxes inside their images;' in summary and 'dropped' not in summary
+
+
+def test_bbox_keys_are_counted_in_the_raw_bytes(tmp_path):
+    from mmdet_cgd.annotation_checks.dropped_boxes import count_bbox_keys
+    (tmp_path / 'a.json').write_text('{"annotations": [{"bbox": [1, 2, 3, 4]}, {"bbox" : '
+                                     '[NaN, 1, 1, 1]}], "images": [{"file_name": "\\"bbox\\""}]}')
+    assert count_bbox_keys(tmp_path / 'a.json') == 2
+    (tmp_path / 'empty.json').write_text('')
+    assert count_bbox_keys(tmp_path / 'empty.json') == 0

@@ -7,6 +7,7 @@ from tool_helpers import DEMO_CONFIG, python
 
 from mmdet_cgd.annotation_checks import check_coco_file, check_dataloader_data
 from mmdet_cgd.cli.plugin_checks import check_backbone_plugins
+from mmdet_cgd.testing import CLASSES
 
 CGD = dict(cfg=dict(type='CGD'), position='after_conv1')
 
@@ -152,7 +153,7 @@ def test_dataloader_check_follows_dataset_wrappers(tiny_coco, tmp_path):
     with pytest.raises(ValueError, match='annotation file not found'):
         check_dataloader_data(cfg)
     concat = Config(dict(test_dataloader=dict(dataset=dict(type='ConcatDataset', datasets=[
-        dict(type='CocoDataset', data_root=str(tiny_coco),
+        dict(type='CocoDataset', data_root=str(tiny_coco), metainfo=dict(classes=CLASSES),
              ann_file='annotations/instances_val.json', data_prefix=dict(img='val/')),
         dict(type='CocoDataset', ann_file=str(tmp_path / 'other.json'))]))))
     with pytest.raises(ValueError, match="other.json'$"):
@@ -277,3 +278,121 @@ def test_a_plugin_given_in_channels_is_told_its_block_sets_them(kind):
     with pytest.raises(ValueError, match=r'plugins\[0\]: a plugin gets in_channels from its '
                        r'block; remove cfg.in_channels=32'):
         check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[plugin])))
+
+
+def test_a_misspelt_cgd_option_names_the_valid_ones():
+    misspelt = dict(cfg=dict(type='CGD', identiy_init=True), position='before_norm1')
+    with pytest.raises(ValueError, match=r"model.backbone.plugins\[0\].cfg: CGD has no option "
+                       r"'identiy_init' \(did you mean 'identity_init'\?\); its options: "
+                       r"identity_init, inplace \(in_channels comes from the block\)"):
+        check_backbone_plugins(model_with(dict(type='CGDResNet', depth=50, plugins=[misspelt])))
+    on_stock = dict(cfg=dict(type='mmengine.CGD', inplace=False, identity_init=True, ratio=4),
+                    position='after_conv3')
+    with pytest.raises(ValueError, match=r"CGD has no option 'ratio'; its options"):
+        check_backbone_plugins(model_with(dict(type='ResNet', depth=50, plugins=[on_stock])))
+
+
+def test_a_misspelt_plugin_type_is_named_with_the_nearest_registered_one():
+    """mmcv: "KeyError: 'Cannot find None in registry under scope name mmdet'"."""
+    for kind, name in (('ResNet', 'CGd'), ('CGDResNeXt', 'CGd'), ('ResNet', 'mmdet.CGD')):
+        misspelt = dict(cfg=dict(type=name), position='after_conv3')
+        with pytest.raises(ValueError, match=rf"plugins\[0\].cfg: no plugin layer type '{name}' "
+                                             r"is registered; did you mean 'CGD'\?"):
+            check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[misspelt])))
+
+
+def test_other_plugin_layers_are_checked_against_their_own_signature():
+    context = dict(cfg=dict(type='ContextBlock', ratio=1. / 16), position='after_conv3')
+    check_backbone_plugins(model_with(dict(type='ResNet', depth=50, plugins=[context])))
+    without_ratio = dict(cfg=dict(type='ContextBlock'), position='after_conv3')
+    with pytest.raises(ValueError, match=r'ContextBlock needs ratio'):
+        check_backbone_plugins(model_with(dict(type='ResNet', depth=50, plugins=[without_ratio])))
+
+
+def test_the_train_tool_ends_plugin_mistakes_in_one_line(tmp_path, capsys):
+    """In-process: ``main`` exits with the message, as the script does."""
+    from mmdet_cgd.cli.train import main
+    for option, expected in (('model.backbone.plugins.0.cfg.identiy_init=True',
+                              "CGD has no option 'identiy_init'"),
+                             ('model.backbone.plugins.0.cfg.type=CGd',
+                              "no plugin layer type 'CGd' is registered; did you mean 'CGD'?")):
+        with pytest.raises(SystemExit) as exit_:
+            main([str(DEMO_CONFIG), '--work-dir', str(tmp_path), '--skip-data-check',
+                  '--cfg-options', option])
+        assert str(exit_.value.code).startswith('error: ') and expected in exit_.value.code
+
+
+def edited_val_file(tiny_coco, tmp_path, edit) -> str:
+    coco = json.loads((tiny_coco / 'annotations' / 'instances_val.json').read_text())
+    edit(coco)
+    path = tmp_path / 'edited_val.json'
+    path.write_text(json.dumps(coco))  # json writes NaN and Infinity, as pycocotools reads them
+    return str(path)
+
+
+def tool_exit(main, argv) -> str:
+    """The message ``main`` exits with (in-process: what the script prints)."""
+    with pytest.raises(SystemExit) as exit_:
+        main([str(a) for a in argv])
+    assert isinstance(exit_.value.code, str) and exit_.value.code.startswith('error: ')
+    return exit_.value.code
+
+
+def set_width(value):
+    def edit(coco):
+        coco['annotations'][0]['bbox'][2] = value
+    return edit
+
+
+def test_a_non_finite_box_and_nan_weights_end_the_train_tool_in_one_line(tiny_coco, tmp_path):
+    """Raised by our hooks inside ``runner.train()``: AnnotationCheckHook, FiniteTrainingHook."""
+    from tool_helpers import tiny_run_options
+
+    from mmdet_cgd.cli.train import main
+    options = tiny_run_options(tiny_coco, max_iters=1, ckpt_interval=1)
+    val = edited_val_file(tiny_coco, tmp_path, set_width(float('nan')))  # mmdet drops it silently
+    message = tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, *options,
+                               f'val_dataloader.dataset.ann_file={val}'])
+    assert 'edited_val.json' in message and 'is not finite (mmdet drops it silently)' in message
+    # a finite first loss, then NaN weights (gradients clipped to a NaN norm, which torch lets
+    # through): the checkpoint of iteration 1 is refused
+    message = tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, *options,
+                               'optim_wrapper.clip_grad.max_norm=nan'])
+    assert message.startswith('error: refused to save the checkpoint of iteration 1')
+    assert 'tensors hold NaN or infinity' in message
+
+
+def test_the_test_tool_ends_an_annotation_error_in_one_line(tiny_coco, tmp_path):
+    import torch
+    from mmengine.registry import MODELS, DefaultScope
+    from tool_helpers import tiny_run_options
+
+    from mmdet_cgd.cli.test import main
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        model = MODELS.build(Config.fromfile(DEMO_CONFIG).model)
+    torch.save(dict(state_dict=model.state_dict()), tmp_path / 'model.pth')
+    val = edited_val_file(tiny_coco, tmp_path, set_width(float('nan')))
+    message = tool_exit(main, [DEMO_CONFIG, tmp_path / 'model.pth', '--work-dir', tmp_path,
+                               *tiny_run_options(tiny_coco),
+                               f'test_dataloader.dataset.ann_file={val}'])
+    assert 'edited_val.json' in message and 'is not finite (mmdet drops it silently)' in message
+
+
+def test_a_non_coco_dataset_without_metainfo_names_its_classes(tiny_coco):
+    """mmdet would load no box, and mmengine fail with "need at least one array to
+    concatenate"."""
+    dataset = dict(type='CocoDataset', data_root=str(tiny_coco),
+                   ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'))
+    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2,
+                                                         dataset=dataset))))
+    with pytest.raises(ValueError, match=r"instances_train.json': none of its categories "
+                       r"\('disk', 'square', 'triangle', 'star', 'cross'\) is among the 80 "
+                       r"classes of CocoDataset \('person', .*, '.*', \.\.\.\), so mmdet would "
+                       r"load no box; give the dataset metainfo=dict\(classes=\('disk', .*"
+                       r"'cross'\)\) \(and the head num_classes=5\)"):
+        check_dataloader_data(cfg)
+    cfg.train_dataloader.dataset.dataset.metainfo = dict(classes=CLASSES[:2])
+    check_dataloader_data(cfg)
+    cfg.train_dataloader.dataset.dataset.metainfo = dict(classes=('cat', ))
+    with pytest.raises(ValueError, match=r"is among its metainfo classes \('cat',\)"):
+        check_dataloader_data(cfg)

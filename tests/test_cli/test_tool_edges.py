@@ -97,3 +97,27 @@ class SeedlessRunner:
 def test_the_reproducible_loop_refuses_a_drawn_seed():
     with pytest.raises(ValueError, match='needs a fixed seed, and the config sets none'):
         ReproducibleIterBasedTrainLoop(SeedlessRunner(), dataloader=None, max_iters=1)
+
+
+def test_a_checkpoint_given_as_the_config_says_the_config_comes_first(tmp_path):
+    """mmengine: "OSError: Only py/yml/yaml/json type are supported now!"."""
+    import torch
+
+    from mmdet_cgd.cli.test import main as test_main
+    from mmdet_cgd.cli.train import main as train_main
+    torch.save({'state_dict': {}}, tmp_path / 'epoch_1.pth')
+    (tmp_path / 'weights').write_bytes((tmp_path / 'epoch_1.pth').read_bytes())
+    (tmp_path / 'notes.txt').write_text('lr 0.02')
+    cases = [(test_main, [tmp_path / 'epoch_1.pth', DEMO_CONFIG]),
+             (train_main, [tmp_path / 'weights']), (train_main, [tmp_path / 'notes.txt'])]
+    messages = []
+    for main, argv in cases:
+        with pytest.raises(SystemExit) as exit_:
+            main([str(a) for a in argv])
+        messages.append(str(exit_.value.code))
+    assert all(m.startswith('error: expected a config file (.py/.yml/.yaml/.json)')
+               for m in messages)
+    assert "got the checkpoint '" in messages[0] and 'epoch_1.pth' in messages[0]
+    assert 'the config comes first: tools/test.py CONFIG CHECKPOINT' in messages[0]
+    assert "got the checkpoint '" in messages[1]  # found by its bytes, whatever its name
+    assert messages[2].endswith("notes.txt'")

@@ -7,6 +7,7 @@ from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
 from mmdet_cgd.annotation_checks.loaded_annotations import check_loaded_annotations, leaf_datasets
+from mmdet_cgd.utils.errors import AnnotationError
 
 
 @HOOKS.register_module()
@@ -14,8 +15,9 @@ class AnnotationCheckHook(Hook):
     """Runs ``check_loaded_annotations`` on rank 0 over the data mmdet has already parsed
     (train and val datasets before training, the test dataset before testing).
 
-    Every rank raises the same ``ValueError`` when it fails, so none is left waiting in a
-    collective. ``image_sample`` image files per dataset are checked for existence.
+    Every rank raises the same ``AnnotationError`` (a ``ValueError``) when it fails, so none is
+    left waiting in a collective. ``image_sample`` image files per dataset are checked for
+    existence.
     """
     priority = 'VERY_HIGH'
 
@@ -55,7 +57,7 @@ class AnnotationCheckHook(Hook):
             broadcast_object_list(shared, src=0)
             error = shared[0]
         if error is not None:
-            raise ValueError(error)
+            raise AnnotationError(error)
 
     def check_one(self, dataset) -> str:
         if not hasattr(dataset, 'ann_file') or not hasattr(dataset, 'full_init'):
