@@ -24,7 +24,7 @@ def load_detector(config: Union[str, Config], checkpoint: str, device: str = 'cp
         model = init_detector(config, None, device='cpu')
     source = f'checkpoint {checkpoint!r}'
     state = unwrap_state_dict(ckpt, source)
-    check_fit(model.state_dict(), state, source=source)
+    check_fit(model.state_dict(), state, source=source, path=checkpoint)
     check_placement(ckpt, model_backbone_plugins(model), source)
     model.load_state_dict(state, strict=False)
     meta = ckpt.get('meta', {}).get('dataset_meta')

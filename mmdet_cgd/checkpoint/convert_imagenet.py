@@ -1,4 +1,5 @@
-"""Convert the CGD authors' ImageNet checkpoints into backbone checkpoints for our CGD backbones.
+"""Convert the CGD authors' ImageNet checkpoints into backbone checkpoints for our CGD backbones
+(with CGD, or the plain network when the file has none: the baseline configs' backbone).
 
 Their classification formats, maybe with a ``module.`` prefix (DataParallel) and maybe wrapped in
 ``{'state_dict': ...}``; CGD under ``<block>.attention.`` named ``w0..w2, bias0..bias2`` or, in an
@@ -36,6 +37,19 @@ _LAYOUTS = {
 DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): None, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
 MOBILENET_BLOCKS, MOBILENET_LAST_CHANNELS = 13, 1024
 PAPER_CGD = [dict(cfg=dict(type='CGD'), position='before_norm1')]
+
+
+CONVERTER = 'tools/model_converters/convert_imagenet_checkpoint.py'
+
+
+def is_authors_cgd_key(key: str) -> bool:
+    """A CGD weight as the authors name it (``<block>.attention.w0``, ...)."""
+    return bool(_CGD_KEY.match(key))
+
+
+def is_classifier_key(key: str) -> bool:
+    """A classifier weight of either layout (``fc.*``, ``linear.*``)."""
+    return any(classifier.match(key) for _, classifier, _ in _LAYOUTS.values())
 
 
 class ConversionError(ValueError):
@@ -93,11 +107,12 @@ def infer_widen_factor(state: Dict[str, torch.Tensor]) -> float:
 
 
 def backbone_config(state: Dict[str, torch.Tensor], layout: str) -> Dict:
-    """The CGD backbone, with CGD in every block, that the converted weights are for."""
+    """The backbone the converted weights are for: with CGD in every block when they hold CGD
+    weights, else the plain network (the baseline configs' backbone)."""
+    plugins = dict(plugins=PAPER_CGD) if any('.cgd.' in k for k in state) else {}
     if layout == 'MobileNet':
-        return dict(type='CGDMobileNet', widen_factor=infer_widen_factor(state),
-                    plugins=PAPER_CGD)
-    return dict(type='CGDResNet', depth=infer_depth(state), plugins=PAPER_CGD)
+        return dict(type='CGDMobileNet', widen_factor=infer_widen_factor(state), **plugins)
+    return dict(type='CGDResNet', depth=infer_depth(state), **plugins)
 
 
 def describe(cfg: Dict) -> str:
@@ -113,9 +128,9 @@ def check_against_backbone(state: Dict[str, torch.Tensor], cfg: Dict) -> None:
     way.)"""
     model = MODELS.build(cfg)
     try:
+        cgd = 'with CGD in every block' if cfg.get('plugins') else 'without CGD'
         check_fit(model.state_dict(), state,
-                  source=f'converted weights ({cfg["type"]} {describe(cfg)} with CGD in every '
-                  'block)')
+                  source=f'converted weights ({cfg["type"]} {describe(cfg)} {cgd})')
     except CheckpointMismatchError as e:
         raise ConversionError(str(e)) from e
 

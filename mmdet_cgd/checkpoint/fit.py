@@ -66,11 +66,36 @@ def _matching(keys, patterns: Sequence[str]):
     return [k for k in keys if not any(p in k for p in patterns)]
 
 
+def _advice(expected, missing, unexpected, misshapen, path: Optional[str]) -> list:
+    """What to do, recognising the CGD authors' ImageNet layouts (CGD under ``.attention.``,
+    classifier ``fc``/``linear``), which the converter turns into ours."""
+    from .convert_imagenet import CONVERTER, is_authors_cgd_key, is_classifier_key
+    convert = f'python {CONVERTER} {path or "SRC"} DST.pth'
+    if any(is_authors_cgd_key(k) for k in unexpected):
+        return ["it is a CGD authors' ImageNet checkpoint (CGD under <block>.attention.): "
+                f'convert it once with {convert} and give DST.pth instead']
+    advice = []
+    if missing and not misshapen and all('.cgd.' in k for k in missing):
+        if any(k.startswith('layers.') for k in expected):
+            advice.append("it has no CGD weights (a plain MobileNet?): declare them new with "
+                          "new_keys=['.cgd.'] in the init_cfg (there is no MobileNet "
+                          '*-cgd-identity config)')
+        else:
+            advice.append("it has no CGD weights (a plain ResNet?): use a *-cgd-identity "
+                          "config, or declare them new with new_keys=['.cgd.'] in the init_cfg")
+    if unexpected and all(is_classifier_key(k) for k in unexpected):
+        head = sorted({k.split('.')[0] + '.' for k in unexpected})
+        advice.append(f"its {head} keys are an ImageNet classifier's: convert it with {convert}"
+                      f' (which drops them), or declare them unused_keys={head}')
+    return advice
+
+
 def check_fit(expected: Dict[str, torch.Tensor], state: Dict[str, torch.Tensor],
               new_keys: Sequence[str] = (), unused_keys: Sequence[str] = (),
-              source: str = 'checkpoint', hint: str = '') -> None:
+              source: str = 'checkpoint', hint: str = '', path: Optional[str] = None) -> None:
     """Raise ``CheckpointMismatchError`` naming the missing, unexpected and misshapen keys;
-    ``num_batches_tracked`` counters may be missing (old torchvision files lack them)."""
+    ``num_batches_tracked`` counters may be missing (old torchvision files lack them).
+    ``path``: the file, named in the converter command for an authors' checkpoint."""
     missing = _matching(sorted(set(expected) - set(state)), list(new_keys) +
                         ['num_batches_tracked'])
     unexpected = _matching(sorted(set(state) - set(expected)), unused_keys)
@@ -84,10 +109,7 @@ def check_fit(expected: Dict[str, torch.Tensor], state: Dict[str, torch.Tensor],
         if keys:
             more = f' and {len(keys) - SHOWN} more' if len(keys) > SHOWN else ''
             parts.append(f'{len(keys)} {kind}: {keys[:SHOWN]}{more}')
-    advice = []
-    if missing and not misshapen and all('.cgd.' in k for k in missing):
-        advice.append("it has no CGD weights (a plain ResNet?): use a *-cgd-identity config, or "
-                      "declare them new with new_keys=['.cgd.'] in the init_cfg")
+    advice = _advice(expected, missing, unexpected, misshapen, path)
     if hint:
         advice.append(hint)
     advice.append('check that the checkpoint is for this architecture (depth, plugins, classes)')

@@ -145,7 +145,7 @@ def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
     source = f'checkpoint {name!r}'
     check_fit(model.state_dict(), unwrap_state_dict(checkpoint, source), source=source,
               hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
-              "(type='StrictPretrained', new_keys=[...]) instead")
+              "(type='StrictPretrained', new_keys=[...]) instead", path=name)
     check_placement(checkpoint, model_backbone_plugins(model), source)
 
 

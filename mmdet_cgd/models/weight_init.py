@@ -77,7 +77,7 @@ class StrictPretrainedInit:
         state = select_weights(state, expected, self.prefix, source)
         check_fit(expected, state, self.new_keys, self.unused_keys, source,
                   hint='set another file with --cfg-options '
-                  'model.backbone.init_cfg.checkpoint=PATH')
+                  'model.backbone.init_cfg.checkpoint=PATH', path=self.checkpoint)
         check_placement(checkpoint, model_backbone_plugins(module), source)
         module.load_state_dict(state, strict=False)
         print_log(f'loaded {len(state)} tensors into {type(module).__name__} from '

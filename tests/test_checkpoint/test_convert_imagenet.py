@@ -104,12 +104,15 @@ def test_a_checkpoint_already_in_our_key_names_needs_no_conversion(tmp_path, pre
     assert not (tmp_path / 'dst.pth').exists()
 
 
-def test_a_checkpoint_without_cgd_is_refused_with_the_missing_keys(tmp_path):
+def test_a_checkpoint_without_cgd_converts_to_the_plain_network(tmp_path):
     state = OrderedDict((k, v) for k, v in authors_state_dict(depth=18).items()
                         if '.attention.' not in k)
     torch.save(state, tmp_path / 'src.pth')
-    with pytest.raises(ConversionError, match=r'missing: \[.*cgd'):
-        convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    report = convert_checkpoint(str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth'))
+    assert report['arch'] == 'ResNet-18' and report['cgd'] == 0
+    converted = torch.load(tmp_path / 'dst.pth', weights_only=True)['state_dict']
+    result = CGDResNet(depth=18).load_state_dict(converted, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
 
 
 def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
@@ -191,3 +194,40 @@ def test_authors_slim_mobilenet_and_foreign_keys(tmp_path):
     with pytest.raises(ConversionError, match=r"outside the CGD authors' MobileNet format .*"
                                               r"'layers.13.conv.weight'"):
         convert_checkpoint(str(tmp_path / 'ssd.pth'), str(tmp_path / 'dst.pth'))
+
+
+def build_ssd(config, checkpoint):
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(config)
+    cfg.model.backbone.init_cfg.checkpoint = str(checkpoint)
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        return MODELS.build(cfg.model)
+
+
+def test_authors_plain_mobilenet_converts_for_the_ssd_baseline(tmp_path):
+    state = OrderedDict((k, v) for k, v in authors_mobilenet_state_dict().items()
+                        if '.attention.' not in k)
+    torch.save(dict(state_dict=state), tmp_path / 'plain.pth.tar')
+    report = convert_checkpoint(str(tmp_path / 'plain.pth.tar'), str(tmp_path / 'dst.pth'))
+    assert report['arch'] == 'MobileNet' and report['cgd'] == 0
+    assert report['dropped'] == ['linear.weight', 'linear.bias']
+    detector = build_ssd('configs/cgd/ssd300_mobilenet_coco.py', tmp_path / 'dst.pth')
+    detector.init_weights()  # StrictPretrained: raises on any missing or unexpected key
+    torch.testing.assert_close(detector.backbone.layers[12].conv2.weight,
+                               state['module.layers.12.conv2.weight'])
+
+
+def test_the_unconverted_authors_file_is_told_to_convert(tmp_path):
+    """Not "it has no CGD weights (a plain ResNet?): use a *-cgd-identity config"."""
+    torch.save(dict(state_dict=authors_mobilenet_state_dict()), tmp_path / 'model_best.pth.tar')
+    detector = build_ssd('configs/cgd/ssd300_mobilenet-cgd_coco.py',
+                         tmp_path / 'model_best.pth.tar')
+    with pytest.raises(CheckpointError) as error:
+        detector.init_weights()
+    message = str(error.value)
+    assert "it is a CGD authors' ImageNet checkpoint (CGD under <block>.attention.): convert it " \
+           'once with python tools/model_converters/convert_imagenet_checkpoint.py ' \
+           f"{tmp_path / 'model_best.pth.tar'} DST.pth" in message
+    assert 'plain ResNet' not in message and 'identity' not in message

@@ -64,3 +64,16 @@ def test_the_plain_resnet_advice_is_not_given_when_shapes_also_differ():
     with pytest.raises(CheckpointMismatchError) as error:
         check_fit(MODEL, other_width)
     assert 'shape mismatches' in str(error.value) and 'cgd-identity' not in str(error.value)
+
+
+def test_a_plain_mobilenet_or_a_classifier_gets_advice_that_fits_it():
+    mobilenet = {'layers.0.conv1.weight': torch.zeros(4, 1), 'layers.0.cgd.w0': torch.zeros(4, 1)}
+    plain = {'layers.0.conv1.weight': torch.ones(4, 1), 'linear.weight': torch.ones(2, 4)}
+    with pytest.raises(CheckpointMismatchError) as error:
+        check_fit(mobilenet, plain, source='mobilenet.pth', path='mobilenet.pth')
+    message = str(error.value)
+    assert "a plain MobileNet?): declare them new with new_keys=['.cgd.']" in message
+    assert 'plain ResNet' not in message and 'use a *-cgd-identity' not in message
+    assert "its ['linear.'] keys are an ImageNet classifier's: convert it with python " \
+           'tools/model_converters/convert_imagenet_checkpoint.py mobilenet.pth DST.pth ' \
+           "(which drops them), or declare them unused_keys=['linear.']" in message
