@@ -6,7 +6,8 @@ weight init and the ``atomic_local`` file backend, adds mmengine's log buffers a
 arrays to torch's safe-load list so the Runner's checkpoints load with ``weights_only=True``, and
 names ``mmdet_cgd`` as a config scope (mmengine 0.10.7 resolves ``pkg::`` only for the packages
 in its ``MODULE2PACKAGE``), so ``_base_ = 'mmdet_cgd::cgd/...'`` finds the configs an installed
-wheel carries under ``mmdet_cgd/.mim/``. Nothing else changes:
+wheel carries under ``mmdet_cgd/.mim/``, and adds that scope's registry nodes (``registry``:
+children of mmdet's) in which mmengine builds what such a config names. Nothing else changes:
 configs select what they want (``custom_imports=dict(imports=['mmdet_cgd'])``).
 """
 from mmengine.config.utils import MODULE2PACKAGE
@@ -20,10 +21,11 @@ from .engine import (
 )
 from .models import CGD, CGDResNet, CGDResNetV1d
 from .models.weight_init import StrictPretrainedInit
+from .registry import SCOPE
 from .version import __version__
 
 allow_mmengine_checkpoints()
-MODULE2PACKAGE.setdefault('mmdet_cgd', 'mmdet-cgd')  # module -> distribution, as mmengine's own
+MODULE2PACKAGE.setdefault(SCOPE, 'mmdet-cgd')  # module -> distribution, as mmengine's own
 
 __all__ = ['CGD', 'AnnotationCheckHook', 'AtomicLocalBackend', 'CGDResNet', 'CGDResNetV1d',
            'ReproducibleIterBasedTrainLoop', 'StrictPretrainedInit', 'WeightsOnlyCheckpointHook',

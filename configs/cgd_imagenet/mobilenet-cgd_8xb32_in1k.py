@@ -19,6 +19,9 @@ _base_ = [
 custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
 
 model = dict(
+    # built in mmpretrain's registry also where this file is read as 'mmdet_cgd::...' (mmengine
+    # then scopes every type it defines to mmdet_cgd, whose registry is a child of mmdet's)
+    _scope_='mmpretrain',
     type='ImageClassifier',
     backbone=dict(
         # our backbone through the mmdet scope: the SSD configs build the same class, so every
