@@ -59,6 +59,10 @@ def _listed(items: List[str]) -> str:
 
 def describe_dropped(report: DroppedBoxes) -> str:
     """'mmdet dropped 2 of the file's 6 boxes: 1 under 1 pixel ... (image 3: bbox [..]), ...'."""
+    if report.unnamed:
+        return (f"mmdet dropped {report.count} of the file's {report.in_file} boxes (no area "
+                'inside their image, under 1 pixel, another class or a filtered image; a file '
+                'this large is not parsed a second time to name them)')
     parts = []
     for reason, boxes in sorted(report.by_reason.items(), key=lambda kv: -len(kv[1])):
         shown = ', '.join(f'image {image}: bbox {bbox}' for image, bbox in boxes[:3])

@@ -145,10 +145,28 @@ def test_nothing_dropped_costs_no_parse(tiny_coco, monkeypatch):
     assert 'boxes inside their images;' in summary and 'dropped' not in summary
 
 
-def test_bbox_keys_are_counted_in_the_raw_bytes(tmp_path):
-    from mmdet_cgd.annotation_checks.dropped_boxes import count_bbox_keys
+def test_bbox_keys_and_non_finite_literals_are_found_in_the_raw_bytes(tmp_path):
+    from mmdet_cgd.annotation_checks.dropped_boxes import scan_file
     (tmp_path / 'a.json').write_text('{"annotations": [{"bbox": [1, 2, 3, 4]}, {"bbox" : '
-                                     '[NaN, 1, 1, 1]}], "images": [{"file_name": "\\"bbox\\""}]}')
-    assert count_bbox_keys(tmp_path / 'a.json') == 2
+                                     '[1, 1, 1, 1]}], "images": [{"file_name": "\\"bbox\\""}]}')
+    (tmp_path / 'nan.json').write_text('{"annotations": [{"bbox": [1, 2, NaN, 4]}]}')
     (tmp_path / 'empty.json').write_text('')
-    assert count_bbox_keys(tmp_path / 'empty.json') == 0
+    for chunk in (1, 5, 6, 7, 8, 1 << 20):  # keys cut at every place
+        assert scan_file(tmp_path / 'a.json', chunk) == (2, False)
+        assert scan_file(tmp_path / 'nan.json', chunk) == (1, True)
+    assert scan_file(tmp_path / 'empty.json') == (0, False)
+
+
+def test_above_the_parse_limit_dropped_boxes_are_counted_not_named(tiny_coco, tmp_path):
+    from mmdet_cgd.annotation_checks.dropped_boxes import dropped_boxes
+    ann = broken_copy(tiny_coco, tmp_path, set_box(0, [10, 10, 0.5, 20]))
+    total = len(json.loads(ann.read_text())['annotations'])
+    ds = coco_dataset(tiny_coco, ann)
+    report = dropped_boxes(ds, total - 1, [ds.get_data_info(i)['img_id'] for i in range(len(ds))],
+                           parse_limit=0)
+    assert report.in_file == total and report.count == report.unnamed == 1
+    nan = broken_copy(tiny_coco, tmp_path, set_box(0, [10, 10, float('nan'), 20]))
+    ds = coco_dataset(tiny_coco, nan)
+    report = dropped_boxes(ds, total - 1, [ds.get_data_info(i)['img_id'] for i in range(len(ds))],
+                           parse_limit=0)  # a NaN literal: parsed whatever the size
+    assert report.unnamed == 0 and len(report.by_reason['not finite']) == 1
