@@ -1,5 +1,6 @@
 """Convert a CGD authors' ImageNet checkpoint (ResNet or MobileNet v1) into a backbone checkpoint
-for CGDResNet or CGDMobileNet.
+for CGDResNet or CGDMobileNet: with CGD in every block, or the plain network (the baseline
+configs' backbone) when the file holds no CGD weights.
 
     python tools/model_converters/convert_imagenet_checkpoint.py SRC.pth \
         checkpoints/cgd-resnet50_imagenet.pth
