@@ -67,6 +67,21 @@ def add_block_plugin(block, cfg: dict, in_channels: int, position: str, where: s
     return name
 
 
+def register_norm_before_conv(module, conv_name: str, norm_name: str) -> None:
+    """Move ``norm_name`` ahead of ``conv_name`` in ``module``'s registration order.
+
+    mmcv's ``fuse_conv_bn`` folds each BatchNorm into the conv registered last before it: after
+    conv1, norm1 would be folded into conv1 across the before_norm1 plugins, which scale conv1's
+    output before norm1 sees it (the fused block computes something else). Ahead of conv1 it is
+    left alone, and every other conv-norm pair still fuses. Names, so state-dict keys, stay;
+    the order of parameters (which an optimizer's saved state follows) changes.
+    """
+    names = list(module._modules)
+    for name in names[names.index(conv_name):]:
+        if name != norm_name:  # conv1 and everything after it, in order, behind the norm
+            module.add_module(name, module._modules.pop(name))
+
+
 def train_plugins_of_frozen_stages(backbone) -> None:
     """Unless ``backbone.freeze_plugins``, the plugins in the stages ``frozen_stages`` froze
     (``layer1`` ... ``layer<frozen_stages>``) keep training: a newly inserted CGD learns while
@@ -186,6 +201,7 @@ class BeforeNorm1Mixin:
                      for cfg in cfgs])
         if block.before_norm1_plugin_names:
             block.conv1.register_forward_hook(BeforeNorm1Hook(block))
+            register_norm_before_conv(block, 'conv1', block.norm1_name)
         if isinstance(block, Bottleneck) and any(
                 getattr(block, f'{p}_plugin_names') for p in STOCK_POSITIONS):
             block.with_plugins = True  # the stock forward runs after_conv*_plugin_names

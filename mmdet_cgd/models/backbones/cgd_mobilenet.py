@@ -28,7 +28,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmdet_cgd.utils.errors import CGDConfigError
 
-from .block_plugins import add_block_plugin
+from .block_plugins import add_block_plugin, register_norm_before_conv
 from .placement_record import check_recorded_placement, record_placement
 from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
@@ -51,16 +51,20 @@ class DepthwiseSeparable(BaseModule):
                  act_cfg: dict, with_cp: bool = False, where: str = 'block'):
         super().__init__()
         self.with_cp = with_cp
+        # registered in the order they run: mmcv's fuse_conv_bn folds each norm into the conv
+        # registered last before it
         self.conv1 = build_conv_layer(conv_cfg, in_channels, in_channels, 3, stride=stride,
                                       padding=1, groups=in_channels, bias=False)
         self.norm1_name, norm1 = build_norm_layer(norm_cfg, in_channels, postfix=1)
+        self.add_module(self.norm1_name, norm1)
         self.conv2 = build_conv_layer(conv_cfg, in_channels, out_channels, 1, bias=False)
         self.norm2_name, norm2 = build_norm_layer(norm_cfg, out_channels, postfix=2)
-        self.add_module(self.norm1_name, norm1)
         self.add_module(self.norm2_name, norm2)
         self.activate = build_activation_layer(act_cfg)
         self.before_norm1_plugin_names = [
             add_block_plugin(self, p['cfg'], in_channels, BEFORE_NORM1, where) for p in plugins]
+        if self.before_norm1_plugin_names:  # CGD scales conv1's output: keep bn1 out of conv1
+            register_norm_before_conv(self, 'conv1', self.norm1_name)
 
     @property
     def norm1(self) -> nn.Module:

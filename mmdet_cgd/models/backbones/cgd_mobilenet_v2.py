@@ -6,7 +6,8 @@ conv of each inverted residual, before its norm, as the authors place it in Mobi
 The first block of stage 1 has no expand conv: there the first conv is the depthwise one. The
 blocks are mmdet's ``InvertedResidual``s built from ``ConvModule``s (conv, norm and activation in
 one module); the plugins run in a forward hook on the first ``ConvModule``'s ``conv``, so the
-blocks' forward, init and state-dict names stay mmdet's.
+blocks' forward, init and state-dict names stay mmdet's. That ``ConvModule`` registers its norm
+ahead of its conv, so mmcv's ``fuse_conv_bn`` leaves the pair CGD sits between unfused.
 """
 from typing import List, Optional
 
@@ -15,7 +16,12 @@ from mmdet.registry import MODELS
 
 from mmdet_cgd.utils.errors import CGDConfigError
 
-from .block_plugins import BeforeNorm1Hook, add_block_plugin, train_plugins_of_frozen_stages
+from .block_plugins import (
+    BeforeNorm1Hook,
+    add_block_plugin,
+    register_norm_before_conv,
+    train_plugins_of_frozen_stages,
+)
 from .placement_record import check_recorded_placement, record_placement
 from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
@@ -58,6 +64,8 @@ class CGDMobileNetV2(MobileNetV2):
                 block, plugin['cfg'], first.conv.out_channels, BEFORE_NORM1, where))
         if block.before_norm1_plugin_names:
             first.conv.register_forward_hook(BeforeNorm1Hook(block))
+            if first.with_norm:  # ConvModule runs by its `order`, not by registration
+                register_norm_before_conv(first, 'conv', first.norm_name)
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
