@@ -283,3 +283,64 @@ def test_compare_says_per_target_whether_two_runs_agree(tmp_path):
         agreement_table(first, other)
     proc = python(BENCHMARK, '--compare', first, tmp_path / 'missing.json', check=False)
     assert proc.returncode == 2 and 'not found' in proc.stderr and 'missing.json' in proc.stderr
+
+
+@pytest.mark.parametrize('device, method', [('cpu', 'forkserver'), ('cuda', 'spawn'),
+                                            ('cuda:1', 'spawn'), ('meta', 'spawn')])
+def test_children_are_spawned_off_the_cpu(device, method):
+    """A forked child of a process that initialised CUDA cannot use it (seen on the H200)."""
+    from cgd_cost.processes import start_method
+    assert start_method(device) == method
+
+
+def test_a_layer_measurement_off_the_cpu_runs_in_a_spawned_child(monkeypatch):
+    """The whole path a CUDA run takes, on ``meta`` (a device that is not the CPU): the pool
+    asks for 'spawn', and the spawned child imports what it runs and measures."""
+    import multiprocessing
+
+    import cgd_cost.processes
+    asked, real = [], multiprocessing.get_context
+
+    def get_context(method):
+        asked.append(method)
+        return real(method)
+
+    monkeypatch.setattr(cgd_cost.processes.multiprocessing, 'get_context', get_context)
+    per_process = layer_timings_in_fresh_processes([1, 4, 8, 8], processes=1, rounds=1,
+                                                   warmup=0, device='meta')
+    assert asked == ['spawn']
+    assert len(per_process) == 1 and len(per_process[0][FORWARD]) == 1
+
+
+def test_the_seven_pass_bound_is_seven_activations_at_the_copy_bandwidth():
+    import torch
+    from cgd_cost.bound import bound_seconds
+    assert bound_seconds((2, 3, 4, 5), torch.float16, 1e9) == pytest.approx(7 * 120 * 2 / 1e9)
+    assert bound_seconds((2, 3, 4, 5), torch.float32, 1e9) == pytest.approx(7 * 120 * 4 / 1e9)
+
+
+def test_the_layer_against_its_bound_gives_a_row_per_shape_and_dtype():
+    from cgd_cost.bound import bound_table, layer_against_bound
+    result = layer_against_bound('cpu', shapes=((1, 4, 5, 5), (2, 2048, 25, 38)), rounds=3,
+                                 warmup=1, copy_bytes=2**20)
+    assert result['bandwidth'] > 0
+    rows = {(tuple(r['shape']), r['dtype']): r for r in result['rows']}
+    assert set(rows) == {(s, d) for s in ((1, 4, 5, 5), (2, 2048, 25, 38))
+                         for d in ('float32', 'float16')}
+    for r in rows.values():
+        assert r['fused']['low'] <= r['fused']['median'] <= r['fused']['high']
+        assert r['ratio'] == pytest.approx(r['fused']['median'] / r['bound'])
+        assert r['path'].startswith('PyTorch path')  # CPU tensors: no Triton here
+    assert rows[((2, 2048, 25, 38), 'float32')]['goal'] == '<= 0.10 ms'
+    assert rows[((1, 4, 5, 5), 'float16')]['goal'] == '<= 1.5x bound'
+    table = bound_table(result)
+    assert table.count('\n| 1, 4, 5, 5 |') == 2 and 'GB/s' in table
+
+
+def test_mask_rcnn_pairs_cgd_with_plain_per_training_iteration():
+    from cgd_cost.suite import measure_model
+    result = measure_model('mask_rcnn', ['plain', PAPER], (64, 64), 1, rounds=1, warmup=0,
+                           memory_runs=0, device='cpu', log=lambda text: None)
+    pairs = result['variants'][PAPER]['forward_backward']
+    assert len(pairs) == 1 and all(t > 0 for t in pairs[0])
+    assert result['variants'][PAPER]['params'] > result['variants']['plain']['params']

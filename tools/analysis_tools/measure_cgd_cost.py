@@ -7,6 +7,14 @@
     python tools/analysis_tools/measure_cgd_cost.py --device cuda --amp float16 --compile
     python tools/analysis_tools/measure_cgd_cost.py --compare RUN1.json RUN2.json
 
+On a GPU, issue #24's measurement (the layer against its 7-pass bound at the shapes of layer1 and
+layer4, float32 and float16; CGD-ResNet-50 and Mask R-CNN training steps against plain at
+2 x 3 x 800 x 1216; run it again with --amp float16):
+    python tools/analysis_tools/measure_cgd_cost.py --device cuda --layer-bound \
+        --models backbone mask_rcnn --variants plain 'CGD paper (before_norm1)' \
+        --size 800 1216 --batch 2 --rounds 20 --warmup 3 --memory-runs 1 \
+        --layer-processes 0 --headline-rounds 0 --flops-size 0 0
+
 Every variant is timed in pairs with plain (back to back, alternating order) over --rounds
 rounds at --size; each figure is the median of the per-pair ratios with a distribution-free
 interval. The headline size (--headline-size, fewer rounds) repeats the paper placement's
@@ -28,6 +36,7 @@ from pathlib import Path
 from typing import List
 
 import torch
+from cgd_cost.bound import bound_table, layer_against_bound
 from cgd_cost.compare import agreement_table
 from cgd_cost.layer import (
     layer_timings_in_fresh_processes,
@@ -50,8 +59,10 @@ from cgd_cost.variants import VARIANTS
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add = parser.add_argument
-    add('--models', nargs='+', default=['backbone'], choices=['backbone', 'detector'],
-        help='detector: Faster R-CNN R50-FPN with each backbone (about 2x the time)')
+    add('--models', nargs='+', default=['backbone'], choices=['backbone', 'detector',
+                                                               'mask_rcnn'],
+        help='detector: Faster R-CNN R50-FPN with each backbone (about 2x the time); '
+        "mask_rcnn: Mask R-CNN R50-FPN, the paper's detector")
     add('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS))
     add('--size', nargs=2, type=int, default=[512, 512], metavar=('H', 'W'),
         help='input of the many-round comparison of every variant')
@@ -72,6 +83,9 @@ def parse_args(argv=None):
     add('--layer-processes', type=int, default=6,
         help='fresh processes for the CGD-alone test, each one sample (0: skip the test)')
     add('--layer-rounds', type=int, default=8, help='rounds per process for the CGD-alone test')
+    add('--layer-bound', action='store_true',
+        help='also: the layer (mmdet_cgd.ops.cgd) against its 7-pass bound at the device\'s '
+        'copy bandwidth, at issue #24\'s shapes, float32 and float16 (30 rounds each)')
     add('--warmup', type=int, default=1, help='untimed rounds before each timed set')
     add('--confidence', type=float, default=0.95)
     add('--device', default='cpu')
@@ -94,11 +108,12 @@ def parse_args(argv=None):
     if not [v for v in args.variants if v != BASELINE]:
         parser.error(f'--variants: give at least one variant besides {BASELINE!r}, '
                      f'got {args.variants}')
-    for name in ('rounds', 'memory_runs', 'batch', 'headline_batch', 'layer_rounds'):
+    for name in ('rounds', 'batch', 'headline_batch', 'layer_rounds'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be at least 1, '
                          f'got {getattr(args, name)}')
-    for name in ('headline_rounds', 'headline_memory_runs', 'layer_processes', 'warmup'):
+    for name in ('memory_runs', 'headline_rounds', 'headline_memory_runs', 'layer_processes',
+                 'warmup'):
         if getattr(args, name) < 0:
             parser.error(f'--{name.replace("_", "-")} must be 0 or more, '
                          f'got {getattr(args, name)}')
@@ -165,19 +180,21 @@ def run(args) -> str:
                 args.layer_shape, processes, args.layer_rounds, args.warmup, args.device)
         if stage:
             results.append(stage())
+    bound = layer_against_bound(args.device) if args.layer_bound else None
     times = layer_ratios = None
     if per_process:
         times, layer_ratios = pooled(per_process), process_median_ratios(per_process)
     run_line = (f'Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - t0) / 60:.1f} min; load '
                 f'average (1/5/15 min) {load_start} at the start, {load()} at the end.')
-    markdown = render(args, results, times, layer_ratios, run_line)
+    markdown = render(args, results, times, layer_ratios, run_line, bound)
 
     for path in (args.markdown, args.chart):
         path.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(markdown)
     bar_chart(results, args.confidence, args.chart)
     raw = dict(command=command_line(), machine=machine(args.device), torch=torch.__version__,
-               models=results, layer=dict(shape=args.layer_shape, processes=per_process or None))
+               models=results, layer=dict(shape=args.layer_shape, processes=per_process or None),
+               layer_bound=bound)
     args.raw.write_text(json.dumps(raw, indent=1))
     return markdown
 
@@ -186,7 +203,7 @@ def command_line() -> str:
     return shlex.join(['python', 'tools/analysis_tools/measure_cgd_cost.py', *sys.argv[1:]])
 
 
-def render(args, results, times, layer_ratios, run_line: str) -> str:
+def render(args, results, times, layer_ratios, run_line: str, bound=None) -> str:
     """The markdown page: how it was measured, the targets' verdicts, then every table."""
     conf = args.confidence
     text = [
@@ -225,6 +242,8 @@ def render(args, results, times, layer_ratios, run_line: str) -> str:
                  'before, between and after the model measurements, so they span the run); '
                  'times are medians over all rounds.', '',
                  layer_table(times, layer_ratios, conf)]
+    if bound:
+        text += ['', '## The CGD layer against its 7-pass bound', '', bound_table(bound)]
     chart_link = os.path.relpath(args.chart, args.markdown.parent)
     text += ['', f'![benchmark]({chart_link})']
     return '\n'.join(text) + '\n'

@@ -96,7 +96,7 @@ def layer_timings_in_fresh_processes(shape: Sequence[int], processes: int, round
     """``layer_timings`` in each of ``processes`` fresh child processes, one after another."""
     if processes < 1:
         raise ValueError(f'layer processes must be at least 1, got {processes}')
-    with fresh_process_pool() as pool:
+    with fresh_process_pool(device) as pool:
         return [pool.apply(layer_timings, (tuple(shape), rounds, warmup, device))
                 for _ in range(processes)]
 

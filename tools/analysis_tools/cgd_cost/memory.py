@@ -1,10 +1,10 @@
 """Peak memory of one training step, each measurement in a fresh process.
 
 A process that built another variant first keeps that variant's heap (and, on CPU, its freed
-pages), so each measurement runs in its own child (``processes.fresh_process_pool``), forked
-from a forkserver that has imported mmdet and built nothing: fresh heaps without paying the
-imports again. On CPU the child serves large allocations by mmap, so its RSS peak is that of
-the live tensors.
+pages), so each measurement runs in its own child (``processes.fresh_process_pool``; on CPU
+forked from a forkserver that has imported mmdet and built nothing: fresh heaps without paying
+the imports again; elsewhere spawned). On CPU the child serves large allocations by mmap, so
+its RSS peak is that of the live tensors.
 """
 import ctypes
 import re
@@ -49,7 +49,7 @@ def _probe(model: str, variant: str, size: Tuple[int, int], batch: int, device: 
         _mmap_large_allocations()
     torch.manual_seed(0)
     # a backbone's memory does not depend on its weights; a detector's heads do (its proposals)
-    net = build(model, variant, device, share_plain_weights=model == 'detector',
+    net = build(model, variant, device, share_plain_weights=model != 'backbone',
                 compile_backend=compile_backend)
     _, forward_backward = workloads(model, net, size, batch, device, amp)
     return peak_step_memory(forward_backward, device)
@@ -73,7 +73,7 @@ def peaks_in_fresh_processes(model: str, variants: Sequence[str], size: Tuple[in
     if runs < 1:
         raise ValueError(f'memory runs must be at least 1, got {runs}')
     peaks: Dict[str, List[int]] = {v: [] for v in variants}
-    with fresh_process_pool() as pool:
+    with fresh_process_pool(device) as pool:
         for r in range(runs):
             for v in variants:
                 peaks[v].append(pool.apply(

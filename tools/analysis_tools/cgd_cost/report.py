@@ -22,7 +22,8 @@ from .suite import BASELINE, baseline_seconds
 from .targets import MODEL_GOALS, ratio_samples
 
 MiB = 2**20
-MODEL_NAMES = dict(backbone='ResNet-50 backbone', detector='Faster R-CNN R50-FPN')
+MODEL_NAMES = dict(backbone='ResNet-50 backbone', detector='Faster R-CNN R50-FPN',
+                   mask_rcnn='Mask R-CNN R50-FPN')
 
 
 def describe(iv: Interval) -> str:
@@ -44,7 +45,7 @@ def model_table(result: dict, confidence: float) -> str:
     rows = result['variants']
     flops_size = result.get('flops_size')
     flops_label = (f'GFLOPs/img at {flops_size[0]}x{flops_size[1]}' if flops_size else None)
-    if flops_label and result['model'] == 'detector':
+    if flops_label and result['model'] != 'backbone':
         flops_label += ' (backbone+FPN)'
     has_memory = result['memory_runs'] > 0
     head = ['variant', 'params', 'extra params'] + ([flops_label] if flops_label else []) + [

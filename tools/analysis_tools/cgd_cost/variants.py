@@ -34,12 +34,16 @@ def backbone_cfg(variant: str) -> dict:
     return cfg
 
 
-def detector_cfg(variant: str):
-    """mmdet's Faster R-CNN R50-FPN 1x with this backbone and no weight loading."""
+DETECTORS = {'detector': 'faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py',
+             'mask_rcnn': 'mask_rcnn/mask-rcnn_r50_fpn_1x_coco.py'}  # the paper's detector
+
+
+def detector_cfg(variant: str, model: str = 'detector'):
+    """mmdet's Faster R-CNN (``detector``) or Mask R-CNN (``mask_rcnn``) R50-FPN 1x with this
+    backbone and no weight loading."""
     with warnings.catch_warnings():  # mmengine resolves mmdet:: through pkg_resources
         warnings.filterwarnings('ignore', 'pkg_resources is deprecated', UserWarning)
-        base = Config.fromstring("_base_ = 'mmdet::faster_rcnn/faster-rcnn_r50_fpn_1x_coco.py'",
-                                 file_format='.py')
+        base = Config.fromstring(f"_base_ = 'mmdet::{DETECTORS[model]}'", file_format='.py')
     model = base.model  # a ConfigDict: mmdet's detectors read train_cfg.rpn as attributes
     model.backbone.update(backbone_cfg(variant), frozen_stages=-1)
     return model

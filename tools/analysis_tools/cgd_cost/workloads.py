@@ -26,7 +26,7 @@ def build(model: str, variant: str, device: str, share_plain_weights: bool = Tru
 
     def make(v):
         torch.manual_seed(0)
-        net = MODELS.build(backbone_cfg(v) if model == 'backbone' else detector_cfg(v))
+        net = MODELS.build(backbone_cfg(v) if model == 'backbone' else detector_cfg(v, model))
         with init_logs_off():
             net.init_weights()
         return net
@@ -88,7 +88,7 @@ def workloads(model: str, net: torch.nn.Module, size, batch: int, device: str,
 
     torch.manual_seed(0)
     packed = demo_mm_inputs(batch, [[3, h, w]] * batch, num_items=[5] * batch, num_classes=80,
-                            device=device)
+                            with_mask=model == 'mask_rcnn', device=device)
     train_data = net.data_preprocessor(packed, training=True)
     test_data = net.data_preprocessor(packed, training=False)
 

@@ -8,34 +8,55 @@ import subprocess
 import sys
 import tarfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, List, Optional
 
 from . import install, prepare
 from .record import FAILED, PASSED, SKIPPED, Record, Skip, StepResult, first_error_line
 
 REPO = install.REPO
-COST_TOOL = REPO / 'tools' / 'analysis_tools' / 'measure_cgd_cost.py'
-PAPER = 'CGD paper (before_norm1)'
 
 
 USAGE = """CGD on a GPU, prepared here and run there in one command:
-  1. here (with PyPI):   bash tools/misc/gpu_check.sh --prepare .gpu_carry
+  1. here (pip and PyPI only):  bash tools/misc/gpu_check.sh --prepare .gpu_carry
   2. there (no registry, .gpu_carry carried beside the repo):
-                         bash tools/misc/gpu_check.sh --out OUT_DIR
-  3. or here, small:     bash tools/misc/gpu_check.sh --device cpu --tiny
-Each step is timed and written to OUT/gpu_check.json and .md as it finishes."""
+                                bash tools/misc/gpu_check.sh --out OUT_DIR [--quick]
+  3. or here, small:            bash tools/misc/gpu_check.sh --device cpu --tiny
+On a machine with the stack installed, step 2 uses what imports and builds only what is
+missing (no carried folder needed if nothing is). Each step is timed and written to
+OUT/gpu_check.json and .md as it finishes."""
+
+
+@dataclass
+class Step:
+    name: str
+    seconds: int  # expected on the H200 from bare (estimates; see STEP_TIMES_NOTE)
+    fn: Callable
+    needs_mmcv: bool = False  # mmcv's compiled ops must import
+    quick: bool = False  # part of --quick
+    cuda_build: bool = False  # only with --with-mmcv-cuda
+
+
+STEP_TIMES_NOTE = ('expected seconds on the H200 (16 cores) from bare: estimates from the run '
+                   'of 2026-12-04 (mmcv CPU-ops build 155 s at 16 jobs, first imports 27 s) '
+                   'and these steps\' sizes, not yet measured as a whole')
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog='gpu_check', description=USAGE, formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog='steps, in order: ' + '; '.join(name for name, _, _ in STEPS))
+        epilog=steps_help())
     add = parser.add_argument
     add('--prepare', metavar='DIR', type=Path,
         help='CPU machine: download the carried folder into DIR, check its size, and stop')
     add('--device', default='cuda', choices=['cuda', 'cpu'],
         help='cuda (default): the GPU check; cpu: the same steps on CPU (with --tiny)')
     add('--tiny', action='store_true', help='every step at a toy size (for --device cpu)')
+    add('--quick', action='store_true', help='environment, install, the layer\'s numerics and '
+        'cost, one detector comparison: about 4 minutes on the H200')
+    add('--with-mmcv-cuda', action='store_true', help="also build mmcv's CUDA ops for this GPU "
+        '(opt-in: over 6 minutes on the H200) and check them against its CPU ops')
     add('--carried', type=Path, default=REPO / '.gpu_carry',
         help='the folder --prepare wrote (default: .gpu_carry in the repo)')
     add('--out', type=Path, default=REPO / 'work_dirs' / 'gpu_check',
@@ -43,17 +64,35 @@ def parse_args(argv=None):
     add('--work', type=Path, default=Path('/tmp/gpu_check'),
         help='installs, builds, data and logs')
     add('--budget', type=float, help='seconds for all steps; a step not started in time is '
-        'skipped (default: 540 on cuda, none on cpu)')
-    add('--iters', type=int, default=200, help='Mask R-CNN iterations per model (cuda)')
+        'skipped (default on cuda: 540, 240 with --quick; none on cpu)')
+    add('--iters', type=int, help='Mask R-CNN iterations per model (default on cuda: 100, '
+        '30 with --quick)')
     add('--only', nargs='+', metavar='STEP', help='run only the steps whose names start so')
     args = parser.parse_args(argv)
     if args.budget is None:
-        args.budget = 540.0 if args.device == 'cuda' else float('inf')
+        args.budget = (240.0 if args.quick else 540.0) if args.device == 'cuda' else float('inf')
+    if args.iters is None:
+        args.iters = 3 if args.tiny else (30 if args.quick else 100)
     return args
 
 
+def steps_help() -> str:
+    full = [s for s in STEPS if not s.cuda_build]
+    lines = [f'steps, in order ({STEP_TIMES_NOTE}; q: in --quick):']
+    lines += [f"  {s.seconds:4d} s {'q' if s.quick else ' '} {s.name}" for s in full]
+    lines += [f'  {sum(s.seconds for s in full):4d} s   in all; --quick '
+              f'{sum(quick_seconds(s) for s in full if s.quick)} s',
+              'with --with-mmcv-cuda, after the rest: '
+              + '; '.join(f'{s.name} ({s.seconds} s)' for s in STEPS if s.cuda_build)]
+    return '\n'.join(lines)
+
+
+def quick_seconds(step: Step) -> int:
+    return QUICK_SECONDS.get(step.name, step.seconds)
+
+
 class Context:
-    """What the steps share: options, paths, the clock, the background build."""
+    """What the steps share: options, paths, the clock, the background builds, the stack."""
 
     def __init__(self, args):
         self.args, self.cpu = args, args.device == 'cpu'
@@ -61,30 +100,43 @@ class Context:
         self.logs = self.work / 'logs'
         self.logs.mkdir(parents=True, exist_ok=True)
         self.start = time.perf_counter()
-        self.cuda_build = None
-        self.mmcv_tree = {1: self.work / 'mmcv_cpu' / 'mmcv-2.1.0',
-                          2: self.work / 'mmcv_cuda' / 'mmcv-2.1.0'}
+        self.builds = {}  # 'cpu' / 'cuda': (process, tree, log) while building
+        self.mmcv_tree = None  # the built mmcv the steps import (None: the installed one)
+        self.mmcv_ready = False  # mmcv's compiled ops import
+        self.mmcv_cuda_ops = False  # ... and run on CUDA: no substitutes needed
+        self.cuda_tree = None
+        self.info = {}
 
     def left(self) -> float:
         return self.args.budget - (time.perf_counter() - self.start)
 
-    def env(self, tier: int) -> dict:
-        tree = None if self.cpu else self.mmcv_tree[tier]
-        env = dict(os.environ, PYTHONPATH=install.python_path(self.work, tree),
-                   PYTHONUNBUFFERED='1', TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='0')
+    @property
+    def substitutes(self) -> bool:
+        """torchvision's NMS and RoIAlign for the detectors: wherever mmcv has no CUDA ops
+        (and on CPU, which runs the GPU machine's path)."""
+        return not self.mmcv_cuda_ops
+
+    def env(self, mmcv_tree: Optional[Path] = None) -> dict:
+        env = dict(os.environ, PYTHONUNBUFFERED='1', TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD='0',
+                   PYTHONPATH=install.python_path(self.work, mmcv_tree or self.mmcv_tree))
         if self.cpu:
             env.setdefault('OMP_NUM_THREADS', '2')
         return env
 
-    def worker(self, name: str, tier: int, target: str, timeout: float, **kwargs) -> dict:
-        """``gpu_check.MODULE:FUNCTION(**kwargs)`` in a fresh process of this tier."""
+    def timeout(self, limit: float) -> float:
+        return max(30.0, min(limit, self.left()))
+
+    def worker(self, name: str, target: str, limit: float, mmcv_tree: Optional[Path] = None,
+               **kwargs) -> dict:
+        """``gpu_check.MODULE:FUNCTION(**kwargs)`` in a fresh process."""
         result = self.work / f'{slug(name)}.json'
         result.unlink(missing_ok=True)
         log = self.logs / f'{slug(name)}.log'
         cmd = [sys.executable, '-m', 'gpu_check.worker', target, str(result), json.dumps(kwargs)]
+        timeout = self.timeout(limit)
         with open(log, 'w') as f:
             try:
-                subprocess.run(cmd, cwd=REPO, env=self.env(tier), stdout=f,
+                subprocess.run(cmd, cwd=REPO, env=self.env(mmcv_tree), stdout=f,
                                stderr=subprocess.STDOUT, timeout=timeout)
             except subprocess.TimeoutExpired:
                 raise TimeoutError(f'no result after {timeout:.0f} s (log: {log.name})') from None
@@ -97,31 +149,12 @@ class Context:
             raise RuntimeError(data['reason'])
         return data['details']
 
-    def tool(self, name: str, tier: int, cmd, timeout: float) -> str:
-        """A command line of this repo in this tier's environment; its output."""
-        log = self.logs / f'{slug(name)}.log'
-        with open(log, 'w') as f:
-            try:
-                code = subprocess.run([sys.executable, *map(str, cmd)], cwd=REPO,
-                                      env=self.env(tier), stdout=f, stderr=subprocess.STDOUT,
-                                      timeout=timeout).returncode
-            except subprocess.TimeoutExpired:
-                raise TimeoutError(f'not done after {timeout:.0f} s (log: {log.name})') from None
-        if code:
-            raise RuntimeError(f'exit {code}: {first_error_line(log.read_text())}')
-        return log.read_text()
-
 
 def slug(name: str) -> str:
     return ''.join(c if c.isalnum() else '_' for c in name.lower()).strip('_')[:60]
 
 
-def needs_gpu_machine(ctx: Context) -> None:
-    if ctx.cpu:
-        raise Skip('--device cpu: this machine has the stack installed; nothing to build')
-
-
-# ---- the steps: (name, tier, seconds allowed, function(ctx) -> details) --------------------
+# ---- the steps: each fn(ctx) -> details (a dict with a one-line 'summary') -----------------
 
 def environment(ctx):
     code = ('import json, os, torch; c = torch.cuda.is_available(); print(json.dumps(dict('
@@ -142,133 +175,175 @@ def environment(ctx):
                         f"{nvcc}", **info)
 
 
-def install_wheels(ctx):
-    needs_gpu_machine(ctx)
-    return install.install_wheels(ctx.args.carried, ctx.work)
+def stack(ctx):
+    """Use what imports; install the carried wheels of what does not; say which."""
+    found = install.probe(ctx.env())
+    mmcv = found['mmcv']
+    wheels = install.missing_wheels(ctx.args.carried, found['found'])
+    absent = sorted(m for m, ok in found['found'].items() if not ok)
+    have = {install.MODULES.get(w.name.split('-')[0].lower()) for w in wheels}
+    if set(absent) - have:
+        raise FileNotFoundError(f'{sorted(set(absent) - have)} do not import here and '
+                                f'{ctx.args.carried} has no wheel for them: run --prepare DIR on '
+                                'a machine with PyPI and carry DIR (--carried DIR)')
+    if wheels:
+        install.install_wheels(wheels, ctx.work)
+    ctx.mmcv_ready = install.mmcv_usable(mmcv)
+    ctx.mmcv_cuda_ops = ctx.mmcv_ready and mmcv['cuda_ops']
+    if not ctx.mmcv_ready:
+        if not list(ctx.args.carried.glob('mmcv-*.tar.gz')):
+            why = mmcv['error'] or 'not installed'
+            raise FileNotFoundError(f"mmcv's compiled ops do not import here ({why}) and "
+                                    f'{ctx.args.carried} has no mmcv source release: run '
+                                    '--prepare DIR and carry DIR')
+    used = sorted(m for m, ok in found['found'].items() if ok)
+    mmcv_text = (f"mmcv {mmcv['version']} installed, compiled ops "
+                 f"{'CPU and CUDA' if ctx.mmcv_cuda_ops else 'CPU only'}: used as it is"
+                 if ctx.mmcv_ready else
+                 f"mmcv: to build from {ctx.args.carried.name}'s source release "
+                 f"({mmcv['error'] or 'not installed'})")
+    carried = ', '.join(w.name.split('-')[0] for w in wheels) or 'nothing'
+    return dict(summary=f"used installed: {', '.join(used) or 'nothing'}; installed from the "
+                        f'carried folder: {carried}; {mmcv_text}; detectors: '
+                        + ('torchvision NMS/RoIAlign substitutes' if ctx.substitutes
+                           else "mmcv's own CUDA ops"),
+                used=used, installed=[w.name for w in wheels], mmcv=mmcv,
+                mmcv_built=not ctx.mmcv_ready, substitutes=ctx.substitutes)
 
 
-def build_mmcv_cpu(ctx):
-    needs_gpu_machine(ctx)
-    return install.build_mmcv(ctx.args.carried, ctx.work, os.cpu_count())
+def start_mmcv_cpu_build(ctx):
+    if ctx.mmcv_ready:
+        raise Skip('mmcv with its compiled ops imports: nothing to build')
+    jobs = os.cpu_count()
+    ctx.builds['cpu'] = install.start_mmcv_build(ctx.args.carried, ctx.work, None, jobs)
+    return dict(summary=f'started with MAX_JOBS={jobs} (CUDA hidden from the build); the '
+                        "layer's steps run meanwhile", jobs=jobs)
 
 
-def start_cuda_build(ctx):
-    needs_gpu_machine(ctx)
+def wait_mmcv_cpu_build(ctx):
+    if ctx.mmcv_ready:
+        raise Skip('mmcv with its compiled ops imports: nothing built')
+    if 'cpu' not in ctx.builds:
+        raise Skip('the build did not start (see the step before)')
+    ctx.mmcv_tree = install.wait_mmcv_build(ctx.builds.pop('cpu'), ctx.left() - 60)
+    ctx.mmcv_ready = True
+    return dict(summary=f'mmcv CPU ops built in {ctx.mmcv_tree}', tree=str(ctx.mmcv_tree))
+
+
+def start_mmcv_cuda_build(ctx):
+    if ctx.mmcv_cuda_ops:
+        raise Skip("mmcv's CUDA ops import: nothing to build")
+    if ctx.cpu:
+        raise Skip('--device cpu: no CUDA ops to build')
     arch = ctx.info['capability']
-    jobs = max(1, os.cpu_count() - 2)  # two cores left for tier 1's processes
-    ctx.cuda_build = install.start_mmcv_cuda_build(ctx.args.carried, ctx.work, arch, jobs)
+    jobs = os.cpu_count()
+    ctx.builds['cuda'] = install.start_mmcv_build(ctx.args.carried, ctx.work, arch, jobs)
     return dict(summary=f'started: TORCH_CUDA_ARCH_LIST={arch}, MAX_JOBS={jobs}, CXX g++-std20, '
-                        'PYTORCH_NVCC nvcc-std20; tier 1 runs meanwhile', arch=arch, jobs=jobs)
+                        'PYTORCH_NVCC nvcc-std20', arch=arch, jobs=jobs)
 
 
-def tier_imports(tier):
-    def step(ctx):
-        return ctx.worker(f'imports tier {tier}', tier, 'checks:imports', 300,
-                          device=ctx.args.device)
-    return step
+def wait_mmcv_cuda_build(ctx):
+    if ctx.mmcv_cuda_ops:
+        raise Skip("mmcv's CUDA ops import: nothing built")
+    if 'cuda' not in ctx.builds:
+        raise Skip('the CUDA build did not start (see the steps before)')
+    ctx.cuda_tree = install.wait_mmcv_build(ctx.builds.pop('cuda'), ctx.left() - 60)
+    return dict(summary=f'mmcv CUDA ops built in {ctx.cuda_tree}', tree=str(ctx.cuda_tree))
+
+
+def mmcv_cuda_ops(ctx):
+    if not (ctx.mmcv_cuda_ops or ctx.cuda_tree):
+        raise Skip("no mmcv with CUDA ops (neither installed nor built)")
+    return ctx.worker('mmcv cuda ops', 'checks:mmcv_cuda_ops', 120, mmcv_tree=ctx.cuda_tree,
+                      device=ctx.args.device)
+
+
+def imports(ctx):
+    return ctx.worker('imports', 'checks:imports', 300, device=ctx.args.device)
+
+
+def substitutes_vs_mmcv(ctx):
+    return ctx.worker('substitutes', 'substitutes:same_detections', 300)
 
 
 def numerics(function):
     def step(ctx):
-        return ctx.worker(function, 1, f'numerics:{function}', 300, device=ctx.args.device,
+        return ctx.worker(function, f'numerics:{function}', 300, device=ctx.args.device,
                           tiny=ctx.args.tiny)
     return step
 
 
-def training(dtype):
+def overfit(ctx):
+    return ctx.worker('overfit', 'training:overfit', 300, device=ctx.args.device,
+                      tiny=ctx.args.tiny)
+
+
+def cost(function):
     def step(ctx):
-        return ctx.worker(f'train {dtype}', 1, 'training:train_steps', 300,
-                          device=ctx.args.device, tiny=ctx.args.tiny, dtype=dtype)
+        return ctx.worker(function, f'cost:{function}', 300, device=ctx.args.device,
+                          tiny=ctx.args.tiny)
     return step
-
-
-def cost_study(mode):
-    """tools/analysis_tools/measure_cgd_cost.py, whose report is kept whole."""
-    def step(ctx):
-        out = ctx.work / 'cost' / mode
-        if ctx.args.tiny:
-            size = ['--size', '64', '64', '--batch', '1', '--rounds', '2', '--memory-runs', '1',
-                    '--layer-shape', '1', '8', '16', '16', '--layer-rounds', '2', '--warmup', '1']
-        else:  # the detectors' input size; the layer at layer1's activation there
-            size = ['--size', '800', '1216', '--batch', '2', '--rounds', '10', '--memory-runs',
-                    '1', '--layer-shape', '2', '256', '200', '304', '--layer-rounds', '20',
-                    '--warmup', '2']
-        # the layer's bound: float32 on the GPU (the cost study's own tests run it on CPU)
-        layer = ['--layer-processes', '2' if mode == 'float32' and not ctx.args.tiny else '0']
-        # every plugin in float32 on the GPU; plain against the paper's placement otherwise
-        variants = [] if mode == 'float32' and not ctx.args.tiny else ['--variants', 'plain',
-                                                                        PAPER]
-        extra = []
-        if mode == 'amp':
-            extra = ['--amp', 'bfloat16' if ctx.cpu else 'float16']
-        elif mode == 'compile':
-            extra = ['--compile', 'eager' if ctx.args.tiny else 'inductor']
-        cmd = [COST_TOOL, '--device', ctx.args.device, *size, *layer, *variants, *extra,
-               '--headline-rounds', '0', '--flops-size', '0', '0', '--out-dir', out]
-        ctx.tool(f'cost {mode}', 1, cmd, 420)
-        markdown = (out / 'benchmark.md').read_text()
-        body = markdown.split('## Targets', 1)[-1]
-        return dict(summary=f'{" ".join(map(str, extra)) or "float32 eager"}: report in '
-                            f'artifacts (cost/{mode}/benchmark.md)',
-                    markdown='### Targets' + body.split('![benchmark]')[0],
-                    raw=json.loads((out / 'benchmark.json').read_text())['models'])
-    return step
-
-
-def wait_cuda_build(ctx):
-    needs_gpu_machine(ctx)
-    return install.wait_mmcv_cuda_build(ctx.cuda_build, ctx.left() - 150)
-
-
-def mmcv_cuda_ops(ctx):
-    return ctx.worker('mmcv cuda ops', 2, 'checks:mmcv_cuda_ops', 120, device=ctx.args.device)
 
 
 def maskrcnn(ctx):
-    iters = 3 if ctx.args.tiny else ctx.args.iters
-    return ctx.worker('maskrcnn', 2, 'detection:maskrcnn_speed', 420, device=ctx.args.device,
-                      tiny=ctx.args.tiny, work=str(ctx.work), iters=iters)
+    return ctx.worker('maskrcnn', 'detection:maskrcnn_speed', 420, device=ctx.args.device,
+                      tiny=ctx.args.tiny, work=str(ctx.work), iters=ctx.args.iters,
+                      substitutes=ctx.substitutes)
+
+
+def dist_train(ctx):
+    return ctx.worker('dist train', 'detection:dist_train', 300, device=ctx.args.device,
+                      tiny=ctx.args.tiny, work=str(ctx.work), iters=2 if ctx.args.tiny else 10,
+                      substitutes=ctx.substitutes)
 
 
 def demo(ctx):
-    return ctx.worker('demo', 2, 'detection:demo_time_to_ap', 400, device=ctx.args.device,
-                      tiny=ctx.args.tiny, work=str(ctx.work), target_map=0.5)
+    return ctx.worker('demo', 'detection:demo_time_to_ap', 400, device=ctx.args.device,
+                      tiny=ctx.args.tiny, work=str(ctx.work), target_map=0.5,
+                      substitutes=ctx.substitutes)
 
 
 STEPS = [
-    ('environment', 0, environment),
-    ('install carried wheels', 1, install_wheels),
-    ('build mmcv with CPU ops', 1, build_mmcv_cpu),
-    ('start mmcv CUDA build', 2, start_cuda_build),
-    ('imports (tier 1)', 1, tier_imports(1)),
-    ('CGD layer vs float64', 1, numerics('check_layer')),
-    ('CGD at every position vs float64', 1, numerics('check_positions')),
-    ('CGD-ResNet-50 training, AMP float16', 1, training('float16')),
-    ('CGD-ResNet-50 training, bfloat16', 1, training('bfloat16')),
-    ('cost study, float32 eager', 1, cost_study('float32')),
-    ('cost study, AMP', 1, cost_study('amp')),
-    ('cost study, torch.compile', 1, cost_study('compile')),
-    ('mmcv CUDA build', 2, wait_cuda_build),
-    ('mmcv CUDA ops', 2, mmcv_cuda_ops),
-    ('Mask R-CNN paper config, CGD vs plain', 2, maskrcnn),
-    ('demo config, time to bbox mAP 0.5', 2, demo),
+    Step('environment', 5, environment, quick=True),
+    Step('stack: use what imports, install the rest', 10, stack, quick=True),
+    Step('start mmcv CPU-ops build (background)', 2, start_mmcv_cpu_build, quick=True),
+    Step('CGD layer vs float64 (torch only)', 15, numerics('check_layer'), quick=True),
+    Step('CGD layer vs its 7-pass bound (torch only)', 30, cost('layer_bound'), quick=True),
+    Step('mmcv CPU-ops build', 115, wait_mmcv_cpu_build, quick=True),
+    Step('imports', 15, imports, needs_mmcv=True),
+    Step('torchvision substitutes vs mmcv CPU ops', 15, substitutes_vs_mmcv, needs_mmcv=True),
+    Step('CGD at every position vs float64', 30, numerics('check_positions'), needs_mmcv=True),
+    Step('one batch overfit: float32, AMP float16, bfloat16', 35, overfit, needs_mmcv=True),
+    Step('ResNet-50 training step, CGD vs plain, float32 and AMP', 45, cost('backbone_steps'),
+         needs_mmcv=True),
+    Step('Mask R-CNN paper config, CGD vs plain (--amp)', 80, maskrcnn, needs_mmcv=True,
+         quick=True),
+    Step('tools/dist_train.sh CONFIG 1', 40, dist_train, needs_mmcv=True),
+    Step('demo config to bbox mAP 0.5', 90, demo, needs_mmcv=True),
+    Step('start mmcv CUDA build (background)', 2, start_mmcv_cuda_build, cuda_build=True),
+    Step('mmcv CUDA build', 400, wait_mmcv_cuda_build, cuda_build=True),
+    Step('mmcv CUDA ops vs CPU ops', 20, mmcv_cuda_ops, cuda_build=True),
 ]
-# a tier-2 step whose install failed is skipped with that reason
-DEPENDS = {'mmcv CUDA ops': 'mmcv CUDA build', 'Mask R-CNN paper config, CGD vs plain':
-           'mmcv CUDA build', 'demo config, time to bbox mAP 0.5': 'mmcv CUDA build',
-           'mmcv CUDA build': 'start mmcv CUDA build'}
-TIER1_INSTALL = ('install carried wheels', 'build mmcv with CPU ops')
+QUICK_SECONDS = {'Mask R-CNN paper config, CGD vs plain (--amp)': 45}
 
 
-def run_step(ctx, record, name, tier, fn) -> StepResult:
+def selected(args) -> List[Step]:
+    steps = [s for s in STEPS if (args.with_mmcv_cuda or not s.cuda_build)
+             and (s.quick or not args.quick)]
+    if args.only:
+        steps = [s for s in steps if s.name == 'environment'
+                 or any(s.name.startswith(o) for o in args.only)]
+    return steps
+
+
+def run_step(ctx, step: Step) -> StepResult:
     start = time.perf_counter()
     try:
-        blocker = blocked(ctx, record, name, tier)
-        if blocker:
-            raise Skip(blocker)
+        if step.needs_mmcv and not ctx.mmcv_ready:
+            raise Skip("needs mmcv's compiled ops, which did not import or build (see above)")
         if ctx.left() <= 0:
             raise Skip(f'out of time: the budget of {ctx.args.budget:.0f} s is spent')
-        details = fn(ctx) or {}
+        details = step.fn(ctx) or {}
         status, reason = PASSED, ''
     except Skip as skip:
         status, reason, details = SKIPPED, str(skip), {}
@@ -276,26 +351,15 @@ def run_step(ctx, record, name, tier, fn) -> StepResult:
         status, details = FAILED, {}
         reason = f'{type(error).__name__}: {(str(error).strip().splitlines() or [""])[0]}'[:500]
     summary = details.pop('summary', '')
-    return StepResult(name, tier, status, time.perf_counter() - start, reason, summary, details)
-
-
-def blocked(ctx, record, name, tier):
-    if ctx.cpu:
-        return None
-    needed = [DEPENDS[name]] if name in DEPENDS else []
-    if tier == 1 and name not in TIER1_INSTALL and name != 'environment':
-        needed += TIER1_INSTALL
-    for need in needed:
-        if record.status(need) not in (PASSED, None):
-            return f'needs "{need}", which {record.status(need)}'
-    return None
+    return StepResult(step.name, step.seconds, status, time.perf_counter() - start, reason,
+                      summary, details)
 
 
 def pack_artifacts(ctx, out: Path) -> None:
-    """Logs and the cost study's reports in one file (what comes back is a few files)."""
+    """The logs in one file (what comes back is a few files)."""
     with tarfile.open(out / 'artifacts.tar.gz', 'w:gz') as tar:
-        for path in (ctx.logs, ctx.work / 'cost'):
-            if path.is_dir():
+        for path in (ctx.logs, ctx.work / 'dist_train.log'):
+            if path.exists():
                 tar.add(path, arcname=path.name)
 
 
@@ -314,7 +378,8 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     record = Record(out, dict(command=shlex.join(['bash', 'tools/misc/gpu_check.sh',
                                                   *(argv or sys.argv[1:])]),
-                              device=args.device, tiny=args.tiny, budget_s=args.budget,
+                              device=args.device, tiny=args.tiny, quick=args.quick,
+                              with_mmcv_cuda=args.with_mmcv_cuda, budget_s=args.budget,
                               python=platform.python_version()))
     log = open(out / 'gpu_check.log', 'a')
 
@@ -323,19 +388,19 @@ def main(argv=None):
         log.write(text + '\n')
         log.flush()
 
-    for name, tier, fn in STEPS:
-        if args.only and not any(name.startswith(o) for o in args.only) and name != 'environment':
-            continue
-        say(f'[gpu_check] {time.perf_counter() - ctx.start:6.0f} s  {name} ...')
-        result = run_step(ctx, record, name, tier, fn)
+    for step in selected(args):
+        say(f'[gpu_check] {time.perf_counter() - ctx.start:6.0f} s  {step.name} ...')
+        result = run_step(ctx, step)
+        name = step.name
         if name == 'environment' and result.status == PASSED:
             record.update_header(machine=f"{ctx.info['gpu'] or 'CPU'}, {ctx.info['cores']} cores",
                                  torch=ctx.info['torch'], nvcc=ctx.info['nvcc'])
         record.add(result)
         say(f'[gpu_check] {result.status}: {name} ({result.seconds:.1f} s) '
             f'{result.reason or result.summary}')
-    if ctx.cuda_build and ctx.cuda_build[0].poll() is None:
-        ctx.cuda_build[0].kill()
+    for proc, _tree, _log in ctx.builds.values():
+        if proc.poll() is None:
+            proc.kill()
     pack_artifacts(ctx, out)
     failed = [s.name for s in record.steps if s.status == FAILED]
     say(f'[gpu_check] done in {time.perf_counter() - ctx.start:.0f} s: '

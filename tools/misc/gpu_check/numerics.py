@@ -12,6 +12,7 @@ At every position in a network, each CGD is checked on the input it saw there (a
 low-precision network's gradients differ from float64 by 16-50% on CPU, the convolutions' and
 BatchNorm's rounding, which says nothing about CGD); in float32 the whole network is checked too.
 """
+import contextlib
 import copy
 from typing import Dict, List, Tuple
 
@@ -19,11 +20,14 @@ import torch
 from torch import nn
 
 from .record import Skip
+from .torch_only import layer_class
 
 TOLERANCES = {'float32': 1e-4, 'float16': 3e-2, 'bfloat16': 1.5e-1}
 # A whole float32 network through training-mode BatchNorm: small gradients (CGD's w0, a sum
 # with cancellation) lose more digits; seen 4.8e-4 on CPU, 1e-6 typical.
 NETWORK_FLOAT32 = 2e-3
+# where the float64 reference runs: the CPU, independent of the device's kernels
+REFERENCE_DEVICE = 'cpu'
 # (label, mmdet ResNet depth, position, inplace): every place a CGD can sit, inplace where allowed
 PLACEMENTS = [('Bottleneck before_norm1', 50, 'before_norm1', False),
               ('Bottleneck before_norm1 inplace', 50, 'before_norm1', True),
@@ -48,8 +52,12 @@ class ExplicitCGD(nn.Module):
 
 
 def float64_reference(model: nn.Module) -> nn.Module:
-    from mmdet_cgd.models import CGD
-    reference = copy.deepcopy(model).cpu().double()
+    """A float64 copy on ``REFERENCE_DEVICE`` with every CGD (``model`` itself too) computed
+    by the explicit equations."""
+    from mmdet_cgd.models.layers.cgd import CGD
+    reference = copy.deepcopy(model).to(REFERENCE_DEVICE).double()
+    if isinstance(reference, CGD):
+        return ExplicitCGD(reference)
     for module in list(reference.modules()):
         for name, child in list(module.named_children()):
             if isinstance(child, CGD):
@@ -70,23 +78,31 @@ def randomize(model: nn.Module, seed: int = 0) -> nn.Module:
 
 
 def autocast(device: str, dtype: str):
-    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype),
-                          enabled=dtype != 'float32')
+    """Autocast to ``dtype`` on ``device``'s type; float32: none (any device, ``meta`` too)."""
+    if dtype == 'float32':
+        return contextlib.nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
 
 
-def grads(model: nn.Module, x: torch.Tensor, weights: List[torch.Tensor], device: str,
-          dtype: str) -> Dict[str, torch.Tensor]:
-    """Outputs, input gradient and parameter gradients of sum(out * weight), as float64 CPU."""
-    leaf = x.detach().clone().requires_grad_(True)
+def device_of(model: nn.Module) -> torch.device:
+    return next(model.parameters()).device
+
+
+def grads(model: nn.Module, x: torch.Tensor, weights: List[torch.Tensor], dtype: str
+          ) -> Dict[str, torch.Tensor]:
+    """Outputs, input gradient and parameter gradients of sum(out * weight), each on the
+    model's device (``x`` and ``weights`` are moved there), detached."""
+    device = device_of(model)
+    leaf = x.detach().to(device).clone().requires_grad_(True)
     model.zero_grad(set_to_none=True)
-    with autocast(device, dtype):
+    with autocast(device.type, dtype):
         outs = model(leaf.clone())  # a non-leaf input, as a conv output is (in-place CGD)
         outs = outs if isinstance(outs, (tuple, list)) else (outs, )
     sum((o.double() * w.to(o.device)).sum() for o, w in zip(outs, weights)).backward()
     got = {f'output {i}': o.detach() for i, o in enumerate(outs)}
     got['input grad'] = leaf.grad
     got.update({f'{n} grad': p.grad for n, p in model.named_parameters() if p.requires_grad})
-    return {k: v.detach().double().cpu() for k, v in got.items()}
+    return {k: None if v is None else v.detach() for k, v in got.items()}
 
 
 def worst_error(got: Dict[str, torch.Tensor], ref: Dict[str, torch.Tensor]) -> Tuple[float, str]:
@@ -94,7 +110,8 @@ def worst_error(got: Dict[str, torch.Tensor], ref: Dict[str, torch.Tensor]) -> T
     assert got.keys() == ref.keys(), sorted(set(got) ^ set(ref))
     errors = {}
     for name, r in ref.items():
-        g = got[name]
+        g, r = got[name], r.to('cpu', torch.float64)
+        g = None if g is None else g.to('cpu', torch.float64)
         if g is None or not torch.isfinite(g).all():
             errors[name] = float('inf')
         else:
@@ -103,19 +120,26 @@ def worst_error(got: Dict[str, torch.Tensor], ref: Dict[str, torch.Tensor]) -> T
     return errors[name], name
 
 
-def compare(model: nn.Module, x: torch.Tensor, device: str, dtype: str) -> Tuple[float, str]:
-    """``model`` (float32 parameters) on ``device`` under ``dtype`` against its float64 CPU
-    reference; ``x`` goes to the device in its own dtype, to the reference as float64."""
+def gradients_of_both(model: nn.Module, x: torch.Tensor, device: str, dtype: str
+                      ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+    """``model`` (float32 parameters) on ``device`` under ``dtype``, and its float64 reference
+    on ``REFERENCE_DEVICE``: each gets ``x`` on its own device (the model in ``x``'s dtype, the
+    reference as float64) and the same output weights."""
     reference = float64_reference(model)
     model = model.float().to(device)
     gen = torch.Generator().manual_seed(1)
+    x_ref = x.detach().to(device_of(reference), torch.float64)
     with torch.no_grad():
-        outs = reference(x.double())
+        outs = reference(x_ref.clone())
         outs = outs if isinstance(outs, (tuple, list)) else (outs, )
         weights = [torch.randn(o.shape, generator=gen, dtype=torch.float64) for o in outs]
-    got = grads(model, x.to(device), weights, device, dtype)
-    ref = grads(reference, x.double(), weights, 'cpu', 'float32')
-    return worst_error(got, ref)
+    return grads(model, x, weights, dtype), grads(reference, x_ref, weights, 'float32')
+
+
+def compare(model: nn.Module, x: torch.Tensor, device: str, dtype: str) -> Tuple[float, str]:
+    """``model`` on ``device`` under ``dtype`` against its float64 reference (``x`` may live on
+    either device: the positions check hands over what the model saw on ``device``)."""
+    return worst_error(*gradients_of_both(model, x, device, dtype))
 
 
 def dtypes_here(device: str) -> Tuple[List[str], Dict[str, str]]:
@@ -161,8 +185,9 @@ def finish(rows: List[dict], skipped: Dict[str, str]) -> dict:
 
 
 def check_layer(device: str, tiny: bool) -> dict:
-    """The CGD layer alone, inplace on and off, each usable dtype."""
-    from mmdet_cgd.models import CGD
+    """The CGD layer alone, inplace on and off, each usable dtype; torch only (it runs while
+    mmcv builds)."""
+    CGD = layer_class()
     if device.startswith('cuda') and not torch.cuda.is_available():
         raise Skip('torch sees no CUDA device')
     setup_precision()

@@ -16,7 +16,7 @@ class Skip(Exception):
 @dataclass
 class StepResult:
     name: str
-    tier: int
+    expected: float  # seconds expected on the H200 (the step list's estimate)
     status: str
     seconds: float
     reason: str = ''  # why it failed or was skipped: one line
@@ -63,12 +63,13 @@ class Record:
                  f"Machine: {h.get('machine', '?')}; Python {h.get('python', '?')}; "
                  f"torch {h.get('torch', '?')}.  ",
                  f"Started {h['started']}; {self.total():.0f} s in the steps so far.", '',
-                 '| # | step | tier | status | seconds | result or reason |',
-                 '| --: | :-- | --: | :-- | --: | :-- |']
+                 '| # | step | status | seconds | expected (H200) | result or reason |',
+                 '| --: | :-- | :-- | --: | --: | :-- |']
         for i, s in enumerate(self.steps, 1):
             text = s.reason if s.status != PASSED else s.summary
             text = text.replace('|', '\\|').replace('\n', ' ')
-            lines.append(f'| {i} | {s.name} | {s.tier} | {s.status} | {s.seconds:.1f} | {text} |')
+            lines.append(f'| {i} | {s.name} | {s.status} | {s.seconds:.1f} | {s.expected:.0f} | '
+                         f'{text} |')
         for s in self.steps:
             if s.details.get('markdown'):
                 lines += ['', f'## {s.name}', '', s.details['markdown'].rstrip()]
