@@ -1,6 +1,5 @@
 """The converter on checkpoints built here in each of the authors' layouts."""
-import subprocess
-import sys
+import runpy
 from collections import OrderedDict
 
 import pytest
@@ -129,14 +128,16 @@ def test_truncated_and_foreign_files_are_clear_errors(tmp_path):
     assert not (tmp_path / 'dst.pth').exists()
 
 
-def test_command_line_reports_and_exits_nonzero_on_error(tmp_path):
+def test_command_line_reports_and_exits_nonzero_on_error(tmp_path, capsys):
+    """In-process: ``main`` exits with the message the script prints."""
+    main = runpy.run_path('tools/model_converters/convert_imagenet_checkpoint.py')['main']
     torch.save(authors_state_dict(depth=18), tmp_path / 'src.pth')
-    cmd = [sys.executable, 'tools/model_converters/convert_imagenet_checkpoint.py',
-           tmp_path / 'src.pth', tmp_path / 'dst.pth']
-    ok = subprocess.run(cmd, capture_output=True, text=True)
-    assert ok.returncode == 0 and 'ResNet-18' in ok.stdout
-    again = subprocess.run(cmd, capture_output=True, text=True)
-    assert again.returncode != 0 and '--force' in again.stderr
+    argv = [str(tmp_path / 'src.pth'), str(tmp_path / 'dst.pth')]
+    main(argv)
+    assert 'ResNet-18' in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert str(exit_.value.code).startswith('error: ') and '--force' in exit_.value.code
 
 
 def authors_mobilenet_state_dict(widen_factor=1.0, style='w', seed=0):

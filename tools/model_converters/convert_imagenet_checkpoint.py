@@ -13,14 +13,14 @@ import sys
 from mmdet_cgd.checkpoint.convert_imagenet import convert_checkpoint
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help="the authors' classification checkpoint")
     parser.add_argument('dst', help='where to write the backbone checkpoint')
     parser.add_argument('--force', action='store_true', help='overwrite an existing DST')
     parser.add_argument('--skip-unknown', action='store_true',
                         help='drop keys outside the known format instead of failing')
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
         report = convert_checkpoint(args.src, args.dst, force=args.force,
                                     skip_unknown=args.skip_unknown)
