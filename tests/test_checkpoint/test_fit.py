@@ -77,3 +77,14 @@ def test_a_plain_mobilenet_or_a_classifier_gets_advice_that_fits_it():
     assert "its ['linear.'] keys are an ImageNet classifier's: convert it with python " \
            'tools/model_converters/convert_imagenet_checkpoint.py mobilenet.pth DST.pth ' \
            "(which drops them), or declare them unused_keys=['linear.']" in message
+
+
+def test_the_authors_resnet_layout_is_told_to_convert():
+    authors = {'conv1.weight': torch.ones(4, 3), 'layer1.0.attention.w0': torch.ones(4, 1),
+               'fc.weight': torch.ones(2, 4)}
+    with pytest.raises(CheckpointMismatchError) as error:
+        check_fit(MODEL, authors, source='resnet.pth', path='resnet.pth')
+    assert "it is a CGD authors' ImageNet checkpoint (CGD under <block>.attention.): convert it " \
+           'once with python tools/model_converters/convert_imagenet_checkpoint.py resnet.pth ' \
+           'DST.pth and give DST.pth instead' in str(error.value)
+    assert 'plain ResNet' not in str(error.value)
