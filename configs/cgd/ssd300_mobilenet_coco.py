@@ -86,12 +86,9 @@ param_scheduler = [
 ]
 train_cfg = dict(max_epochs=24)
 
-custom_hooks = [
-    dict(type='NumClassCheckHook'),
-    dict(type='WeightsOnlyCheckpointHook'),  # our runtime's three
-    dict(type='CheckpointCheckHook'),
-    dict(type='FiniteTrainingHook', interval=1),  # mmdet's CheckInvalidLossHook, and more
-]
+# mmdet's SSD check, then our runtime's hooks (FiniteTrainingHook: mmdet's CheckInvalidLossHook
+# every iteration, and more)
+custom_hooks = [dict(type='NumClassCheckHook'), *_base_.custom_hooks]
 
 # base_batch_size = (4 GPUs) x (16 images per GPU), the authors' setting for lr 2e-3
 auto_scale_lr = dict(base_batch_size=64)
