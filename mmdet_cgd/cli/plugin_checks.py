@@ -51,7 +51,10 @@ def _registered_names(registry) -> set:
 def _options(layer) -> Tuple[Optional[set], set]:
     """(accepted options or None for any, required ones) of a layer class, besides the
     ``in_channels`` its block passes."""
-    params = list(inspect.signature(layer).parameters.values())
+    try:
+        params = list(inspect.signature(layer).parameters.values())
+    except (TypeError, ValueError):  # no Python signature: nothing to check against
+        return None, set()
     if any(p.kind is p.VAR_KEYWORD for p in params):
         return None, set()
     named = [p for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
