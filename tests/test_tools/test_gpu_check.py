@@ -67,6 +67,7 @@ def test_cpu_tiny_mode_runs_every_step_and_says_why_it_skipped_any(tiny_run):
         assert f'| {name} |' in markdown
     assert '## CGD at every position vs float64' in markdown and '| tolerance |' in markdown
     assert '7-pass bound' in markdown
+    assert "Detectors' NMS and RoIAlign: torchvision's NMS and RoIAlign in place" in markdown
     with tarfile.open(out / 'artifacts.tar.gz') as tar:
         assert any(n.endswith('dist_train.log') for n in tar.getnames())
 

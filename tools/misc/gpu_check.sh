@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The prepared GPU check (issue #19): tools/misc/gpu_check/__init__.py says what it does.
-#   bash tools/misc/gpu_check.sh --prepare .gpu_carry      # CPU machine: the carried folder
-#   bash tools/misc/gpu_check.sh --out "$OUT"              # GPU machine (python3 holds torch)
+# The prepared GPU check (issues #19, #25): tools/misc/gpu_check/__init__.py says what it does.
+#   bash tools/misc/gpu_check.sh --prepare .gpu_carry      # CPU machine, pip only: carried folder
+#   bash tools/misc/gpu_check.sh --out "$OUT" [--quick]    # GPU machine (python3 holds torch)
 #   bash tools/misc/gpu_check.sh --device cpu --tiny       # the same steps, small, on CPU
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -1,4 +1,4 @@
-"""Small checks run in a tier's own process: what that tier's install gives."""
+"""Small checks, each in its own process: what the install gives."""
 import torch
 
 from .record import Skip

@@ -225,7 +225,7 @@ def wait_mmcv_cpu_build(ctx):
         raise Skip('mmcv with its compiled ops imports: nothing built')
     if 'cpu' not in ctx.builds:
         raise Skip('the build did not start (see the step before)')
-    ctx.mmcv_tree = install.wait_mmcv_build(ctx.builds.pop('cpu'), ctx.left() - 60)
+    ctx.mmcv_tree = install.wait_mmcv_build(ctx.builds.pop('cpu'), ctx.left() - 45)
     ctx.mmcv_ready = True
     return dict(summary=f'mmcv CPU ops built in {ctx.mmcv_tree}', tree=str(ctx.mmcv_tree))
 
@@ -395,6 +395,10 @@ def main(argv=None):
         if name == 'environment' and result.status == PASSED:
             record.update_header(machine=f"{ctx.info['gpu'] or 'CPU'}, {ctx.info['cores']} cores",
                                  torch=ctx.info['torch'], nvcc=ctx.info['nvcc'])
+        if name.startswith('stack') and result.status == PASSED:
+            record.update_header(detector_ops=(
+                "torchvision's NMS and RoIAlign in place of mmcv's (no mmcv CUDA ops)"
+                if ctx.substitutes else "mmcv's own CUDA ops"))
         record.add(result)
         say(f'[gpu_check] {result.status}: {name} ({result.seconds:.1f} s) '
             f'{result.reason or result.summary}')

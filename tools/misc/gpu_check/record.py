@@ -62,7 +62,8 @@ class Record:
                  f"Command: `{h.get('command', '')}`  ",
                  f"Machine: {h.get('machine', '?')}; Python {h.get('python', '?')}; "
                  f"torch {h.get('torch', '?')}.  ",
-                 f"Started {h['started']}; {self.total():.0f} s in the steps so far.", '',
+                 f"Started {h['started']}; {self.total():.0f} s in the steps so far.  ",
+                 f"Detectors' NMS and RoIAlign: {h.get('detector_ops', 'not decided yet')}.", '',
                  '| # | step | status | seconds | expected (H200) | result or reason |',
                  '| --: | :-- | :-- | --: | --: | :-- |']
         for i, s in enumerate(self.steps, 1):
