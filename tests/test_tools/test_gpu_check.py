@@ -321,3 +321,27 @@ def test_the_substitutes_refuse_other_ops_when_strict_and_are_undone_after():
         with pytest.raises(RuntimeError, match="'sigmoid_focal_loss_forward' has no torchvision"):
             mmcv.ops.sigmoid_focal_loss(torch.randn(3, 4), torch.tensor([0, 1, 2]))
     assert nms_module.ext_module is original
+
+
+def fake_sdist(carried, setup_py: str):
+    """A carried mmcv-2.1.0.tar.gz whose setup.py is ``setup_py``."""
+    import io
+    carried.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(carried / 'mmcv-2.1.0.tar.gz', 'w:gz') as tar:
+        data = setup_py.encode()
+        info = tarfile.TarInfo('mmcv-2.1.0/setup.py')
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+
+
+def test_mmcv_builds_in_the_background_at_low_priority_and_a_failure_names_its_error(tmp_path):
+    from gpu_check import install
+    work, carried = tmp_path / 'work', tmp_path / 'carry'
+    fake_sdist(carried, 'import os, sys\nopen("built", "w").write(" ".join(['
+                        'os.environ["MMCV_WITH_OPS"], os.environ["CUDA_VISIBLE_DEVICES"], '
+                        'str(os.nice(0)), *sys.argv[1:]]))\n')
+    tree = install.wait_mmcv_build(install.start_mmcv_build(carried, work, None, 3), 120)
+    assert (tree / 'built').read_text() == f'1  {min(19, os.nice(0) + 10)} build_ext --inplace'
+    fake_sdist(carried, 'raise SystemExit("error: no compiler here")\n')
+    with pytest.raises(RuntimeError, match='error: no compiler here'):
+        install.wait_mmcv_build(install.start_mmcv_build(carried, work, None, 3), 120)

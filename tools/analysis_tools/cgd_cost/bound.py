@@ -65,7 +65,10 @@ def cgd_path(x: torch.Tensor) -> str:
     if reason:
         return f'PyTorch path: {reason}'
     from mmdet_cgd.ops import triton_cgd
-    return ('Triton kernels' if triton_cgd.applies(x) else
+    applies = getattr(triton_cgd, 'applies', None)
+    if applies is None:
+        return 'Triton path available (whether this input takes it: not reported)'
+    return ('Triton kernels' if applies(x) else
             'PyTorch path (this input does not take the Triton path)')
 
 
