@@ -194,6 +194,10 @@ def test_quick_and_mmcv_cuda_choose_their_steps():
     assert full[-3:] == ['start mmcv CUDA build (background)', 'mmcv CUDA build',
                          'mmcv CUDA ops vs CPU ops']
     assert cli.parse_args(['--quick']).budget == 240 and cli.parse_args([]).budget == 540
+    only = [s.name for s in cli.selected(cli.parse_args(['--only', 'demo']))]
+    assert only == ['environment', 'stack: use what imports, install the rest',
+                    'start mmcv CPU-ops build (background)', 'mmcv CPU-ops build',
+                    'demo config to bbox mAP 0.5']
 
 
 def probe_result(found=True, mmcv_ops=True, cuda_ops=False):

@@ -67,7 +67,8 @@ def parse_args(argv=None):
         'skipped (default on cuda: 540, 240 with --quick; none on cpu)')
     add('--iters', type=int, help='Mask R-CNN iterations per model (default on cuda: 100, '
         '30 with --quick)')
-    add('--only', nargs='+', metavar='STEP', help='run only the steps whose names start so')
+    add('--only', nargs='+', metavar='STEP', help='run only the steps whose names start so '
+        '(and the environment, stack and mmcv build steps they need)')
     args = parser.parse_args(argv)
     if args.budget is None:
         args.budget = (240.0 if args.quick else 540.0) if args.device == 'cuda' else float('inf')
@@ -330,8 +331,9 @@ QUICK_SECONDS = {'Mask R-CNN paper config, CGD vs plain (--amp)': 45}
 def selected(args) -> List[Step]:
     steps = [s for s in STEPS if (args.with_mmcv_cuda or not s.cuda_build)
              and (s.quick or not args.quick)]
-    if args.only:
-        steps = [s for s in steps if s.name == 'environment'
+    if args.only:  # with what every step stands on: the stack and, where needed, mmcv's build
+        steps = [s for s in steps if s.fn in (environment, stack, start_mmcv_cpu_build,
+                                              wait_mmcv_cpu_build)
                  or any(s.name.startswith(o) for o in args.only)]
     return steps
 
