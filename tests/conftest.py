@@ -1,9 +1,22 @@
 import os
 
-import pytest
-import torch
+# Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_ops/test_triton_cgd.py);
+# it must be chosen before anything imports Triton, whose own library functions it wraps.
+os.environ.setdefault('TRITON_INTERPRET', '1')
 
-from mmdet_cgd.testing import SyntheticSpec, explicit_cgd, write_dataset
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from mmdet_cgd.ops import triton_unavailable_reason  # noqa: E402
+from mmdet_cgd.testing import SyntheticSpec, explicit_cgd, write_dataset  # noqa: E402
+
+
+def pytest_report_header(config):
+    """Which path CGD takes on CUDA tensors under this torch (the Triton kernels or, with the
+    reason, PyTorch's operators)."""
+    reason = triton_unavailable_reason()
+    return 'CGD on CUDA: ' + ('Triton kernels (mmdet_cgd.ops.triton_cgd)' if reason is None
+                              else reason)
 
 
 @pytest.fixture(scope='session')

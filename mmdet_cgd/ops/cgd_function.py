@@ -26,6 +26,7 @@ where the plain path's ``amax`` splits it evenly; both are valid subgradients.
 import torch
 from torch.autograd.function import once_differentiable
 
+from . import triton_cgd
 from .cgd_attention import (
     attention_backward,
     attention_dtype,
@@ -151,12 +152,49 @@ class CGDFunction(torch.autograd.Function):
                 *(d.reshape(shape).to(ctx.param_dtype) for d, shape in zip(grads, shapes)))
 
 
+class TritonCGDFunction(torch.autograd.Function):
+    """``CGDFunction`` on CUDA: the same x and y forms, in three Triton launches each way
+    (``triton_cgd``); the forward records every max position."""
+
+    @staticmethod
+    def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
+        if inplace:
+            check_inplace_is_safe(x)
+        att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, w0, w1, w2, b0, b1, b2)
+        if inplace:
+            torch.ops.mmdet_cgd.cgd_scale_(x, att)
+            ctx.mark_dirty(x)
+            y = x
+        else:
+            y = torch.ops.mmdet_cgd.cgd_scale(x, att)
+        ctx.save_for_backward(y if inplace else x, att, mean, peak, position, w0, w1, w2, b0, b1,
+                              b2)
+        ctx.inplace = inplace
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        kept, att, mean, peak, position, *params = ctx.saved_tensors
+        gx, *grads = torch.ops.mmdet_cgd.cgd_backward(g, kept, att, mean, peak, position,
+                                                      *params, not ctx.inplace)
+        return (gx, None, *grads)
+
+
 def cgd(x: torch.Tensor, inplace: bool, *params: torch.Tensor) -> torch.Tensor:
     """CGD(x) in eager mode, ``params`` as ``(w0, w1, w2, bias0, bias1, bias2)``: the fused
-    ``CGDFunction`` where autograd records; otherwise pooled by ``pool_hw`` (one read of ``x``
-    on CPU) and scaled, in place under ``inplace``."""
+    ``CGDFunction`` where autograd records (``TritonCGDFunction`` where ``triton_cgd``
+    applies); otherwise pooled by ``pool_hw`` (one read of ``x`` on CPU; one Triton launch
+    on CUDA) and scaled, in place under ``inplace``."""
+    fused = triton_cgd.applies(x)
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
-        return CGDFunction.apply(x, inplace, *params)
+        return (TritonCGDFunction if fused else CGDFunction).apply(x, inplace, *params)
+    if fused:
+        att = torch.ops.mmdet_cgd.cgd_attention(x, *params)[0]
+        if inplace and not torch.is_grad_enabled():
+            torch.ops.mmdet_cgd.cgd_scale_(x, att)
+            return x
+        return torch.ops.mmdet_cgd.cgd_scale(x, att)
     dtype = attention_dtype(x.dtype)
     mean, peak = pool_hw(x, dtype)
     return scale_by_attention(x, mean, peak.to(dtype), params, inplace)
