@@ -61,16 +61,17 @@ def vector_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def next_power_of_2(n: int) -> int:
-    return 1 << max(0, (n - 1).bit_length())
+def next_power_of_2(n) -> int:
+    return 1 << max(0, (int(n) - 1).bit_length())
 
 
 def tiling(t: Tensor) -> Tuple[int, int, int, int]:
     """``(BLOCK_C, BLOCK_HW, splits, split_len)`` for the activation-sized kernels: tiles
     along the contiguous dimension (positions, or channels for channels-last), and the
     positions split into ranges until there are about ``TARGET_PROGRAMS`` programs. A function
-    of the shape and layout alone, so results are deterministic."""
-    n, c, h, w = t.shape
+    of the shape and layout alone, so results are deterministic. (``int``: under
+    torch.compile with dynamic shapes the block sizes specialise, as constexprs must.)"""
+    n, c, h, w = (int(d) for d in t.shape)
     hw = h * w
     positions_inner = hw_strides(t)[2] == 1 or hw == 1
     if positions_inner:

@@ -207,7 +207,12 @@ def test_in_place_after_an_op_that_keeps_its_output_is_refused(interpreted):
         layer(torch.relu(x))
 
 
-def test_inference_scales_in_place_under_no_grad(interpreted):
+def test_inference_scales_in_place_under_no_grad_in_three_launches(interpreted, monkeypatch):
+    launched = []
+    launch = triton_cgd.launch
+    monkeypatch.setattr(triton_cgd, 'launch',
+                        lambda kernel, *args, **meta: launched.append(kernel.fn.__name__)
+                        or launch(kernel, *args, **meta))
     layer = trained_like(4, torch.float32)
     x = torch.randn(2, 4, 6, 7)
     expected = layer.forward_plain(x.clone())
@@ -215,6 +220,7 @@ def test_inference_scales_in_place_under_no_grad(interpreted):
     with torch.no_grad():
         y = layer(x)
     assert y.data_ptr() == x.data_ptr()
+    assert launched == ['pool_kernel', 'attention_kernel', 'scale_kernel']
     assert_within(y, expected.double(), 1e-6)
 
 
