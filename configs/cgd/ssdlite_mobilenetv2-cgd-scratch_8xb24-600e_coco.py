@@ -18,7 +18,8 @@ model = dict(
 # test_documented_settings.py keeps the two the same.
 custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
 default_hooks = dict(checkpoint=dict(backend_args=dict(backend='atomic_local')),
-                     logger=dict(type='MainProcessLoggerHook'))
+                     logger=dict(type='MainProcessLoggerHook'),
+                     iteration_seed=dict(type='PerIterationSeedHook'))
 custom_hooks = [
     dict(type='NumClassCheckHook'),
     dict(type='WeightsOnlyCheckpointHook'),
