@@ -3,10 +3,10 @@ GPU machine runs cannot rot; how it records failures; the carried folder it prep
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tarfile
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,9 +117,13 @@ def pypi_unreachable():
     if os.environ.get('MMDET_CGD_OFFLINE') == '1':
         return 'MMDET_CGD_OFFLINE=1: the offline suite skips downloads'
     try:
-        socket.create_connection(('pypi.org', 443), timeout=10).close()
-    except OSError as error:
-        return f'PyPI not reachable ({error}); set MMDET_CGD_OFFLINE=1 to skip on purpose'
+        proc = subprocess.run([sys.executable, '-m', 'pip', 'index', 'versions', 'mmcv'],
+                              capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return 'the package index did not answer in 60 s'
+    if proc.returncode:
+        return (f'the package index is not reachable ({proc.stderr.strip()[-200:]}); set '
+                'MMDET_CGD_OFFLINE=1 to skip on purpose')
     return ''
 
 
@@ -151,9 +155,13 @@ def test_prepare_works_in_a_fresh_virtual_environment_with_only_pip(tmp_path):
 
 def test_a_source_release_with_another_hash_is_refused(tmp_path, monkeypatch):
     """The index is trusted for where the file is, not for what it holds."""
-    fake = tmp_path / prepare.MMCV_SDIST
-    fake.write_bytes(b'not mmcv')
-    monkeypatch.setattr(prepare, 'sdist_url', lambda *args: fake.as_uri())
+    def fake_pip(*args, env=None):
+        if args[0] == 'download':
+            folder = Path(args[args.index('-d') + 1])
+            folder.mkdir(parents=True)
+            (folder / prepare.MMCV_SDIST).write_bytes(b'not mmcv')
+
+    monkeypatch.setattr(prepare, 'pip', fake_pip)
     (tmp_path / 'carry').mkdir()
     with pytest.raises(SystemExit, match='expected ' + prepare.MMCV_SHA256):
         prepare.fetch_sdist(tmp_path / 'carry')

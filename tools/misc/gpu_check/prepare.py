@@ -6,16 +6,14 @@ stack: its wheels for CPython 3.12 manylinux x86_64, their small dependencies it
 mmcv 2.1.0's source release (built there, against its torch). No torch: it is there.
 
 It needs nothing but pip: wheels are fetched as wheels (``--only-binary``, no build), and mmcv's
-source release as a plain file from the index, checked against its pinned sha256. ``pip
-download`` of an sdist would prepare its metadata, and mmcv's ``setup.py`` needs torch and
-``pkg_resources`` for that (it failed so on a fresh machine, issue #25).
+source release by pip too, checked against its pinned sha256 (``fetch_sdist``).
 """
 import hashlib
-import json
 import os
+import shutil
 import subprocess
 import sys
-import urllib.request
+import tempfile
 from pathlib import Path
 from typing import List
 
@@ -28,7 +26,6 @@ WHEELS = [
 ]
 MMCV_SDIST = 'mmcv-2.1.0.tar.gz'
 MMCV_SHA256 = 'd387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f'
-DEFAULT_INDEX = 'https://pypi.org/simple'
 PYTHON_VERSION = '3.12'
 PLATFORMS = ['manylinux_2_28_x86_64', 'manylinux_2_27_x86_64', 'manylinux_2_24_x86_64',
              'manylinux_2_17_x86_64', 'manylinux2014_x86_64', 'manylinux1_x86_64']
@@ -41,38 +38,36 @@ def wheel_command(folder: Path) -> List[str]:
             'cp'] + [f'--platform={p}' for p in PLATFORMS] + WHEELS
 
 
-def index_url() -> str:
-    """pip's own index where one is set in the environment, else PyPI."""
-    return os.environ.get('PIP_INDEX_URL', DEFAULT_INDEX).rstrip('/')
+def fetch_sdist(folder: Path) -> Path:
+    """mmcv's source release through pip, refused unless its sha256 is the pinned one.
 
-
-def sdist_url(index: str, project: str, filename: str) -> str:
-    """The file's URL from the index's JSON simple page (PEP 691)."""
-    request = urllib.request.Request(f'{index}/{project}/', headers={
-        'Accept': 'application/vnd.pypi.simple.v1+json'})
-    with urllib.request.urlopen(request, timeout=120) as response:
-        files = json.load(response)['files']
-    for entry in files:
-        if entry['filename'] == filename:
-            return urllib.request.urljoin(f'{index}/{project}/', entry['url'])
-    raise SystemExit(f'[gpu_check] prepare: {filename} is not on {index}/{project}/')
-
-
-def fetch_sdist(folder: Path, index: str = None) -> Path:
-    """mmcv's source release as a file, refused unless its sha256 is the pinned one."""
+    ``pip download`` prepares an sdist's metadata by running its ``setup.py``, and mmcv's needs
+    ``pkg_resources`` (setuptools < 81), which the newest setuptools of pip's build isolation
+    lacks (it failed so on a fresh machine, issue #25). So setuptools < 81 goes into a scratch
+    folder and pip runs ``setup.py`` without isolation, that folder on ``PYTHONPATH``; without
+    torch mmcv's ``setup.py`` only skips its ops."""
     target = folder / MMCV_SDIST
     if target.is_file() and sha256(target) == MMCV_SHA256:
         return target
-    url = sdist_url(index or index_url(), 'mmcv', MMCV_SDIST)
-    with urllib.request.urlopen(url, timeout=300) as response:
-        data = response.read()
-    got = hashlib.sha256(data).hexdigest()
-    if got != MMCV_SHA256:
-        raise SystemExit(f'[gpu_check] prepare: {url} has sha256 {got}, expected {MMCV_SHA256}')
-    partial = target.with_name(target.name + '.part')
-    partial.write_bytes(data)
-    partial.replace(target)
+    with tempfile.TemporaryDirectory() as scratch:
+        tools, download = Path(scratch) / 'build-tools', Path(scratch) / 'sdist'
+        pip('install', '-q', '--target', str(tools), 'setuptools<81', 'wheel')
+        pip('download', '-q', '--no-deps', '--no-binary', ':all:', '--no-build-isolation',
+            '-d', str(download), 'mmcv==2.1.0', env=dict(os.environ, PYTHONPATH=str(tools)))
+        got = sha256(download / MMCV_SDIST)
+        if got != MMCV_SHA256:
+            raise SystemExit(f'[gpu_check] prepare: pip gave {MMCV_SDIST} with sha256 {got}, '
+                             f'expected {MMCV_SHA256}')
+        shutil.move(str(download / MMCV_SDIST), str(target))
     return target
+
+
+def pip(*args: str, env=None) -> None:
+    cmd = [sys.executable, '-m', 'pip', *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode:
+        raise SystemExit(f'[gpu_check] prepare: {" ".join(cmd[:5])} ... failed:\n'
+                         f'{proc.stderr[-2000:]}')
 
 
 def sha256(path: Path) -> str:
