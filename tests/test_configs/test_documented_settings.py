@@ -32,7 +32,10 @@ def test_requirements_name_files_that_exist():
 @pytest.mark.parametrize('path', DETECTION, ids=lambda p: p.stem)
 def test_detection_configs_select_our_runtime(path):
     runtime = Config.fromfile(str(REPO / 'configs' / '_base_' / 'cgd_runtime.py'))
+    mmdets = Config.fromstring("_base_ = 'mmdet::_base_/default_runtime.py'", '.py')
     cfg = Config.fromfile(str(path))
+    for name in set(runtime.default_hooks) - set(mmdets.default_hooks):  # hooks ours adds
+        assert cfg.default_hooks.get(name) == runtime.default_hooks[name], name
     assert cfg.custom_imports == runtime.custom_imports
     assert cfg.randomness == runtime.randomness
     assert cfg.default_hooks.checkpoint.backend_args == \
