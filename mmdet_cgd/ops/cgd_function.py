@@ -26,6 +26,8 @@ where the plain path's ``amax`` splits it evenly; both are valid subgradients.
 import torch
 from torch.autograd.function import once_differentiable
 
+from mmdet_cgd.utils.torch_compat import is_compiling
+
 from . import triton_cgd
 from .cgd_attention import (
     attention_backward,
@@ -185,7 +187,12 @@ def cgd(x: torch.Tensor, inplace: bool, *params: torch.Tensor) -> torch.Tensor:
     """CGD(x) in eager mode, ``params`` as ``(w0, w1, w2, bias0, bias1, bias2)``: the fused
     ``CGDFunction`` where autograd records (``TritonCGDFunction`` where ``triton_cgd``
     applies); otherwise pooled by ``pool_hw`` (one read of ``x`` on CPU; one Triton launch
-    on CUDA) and scaled, in place under ``inplace``."""
+    on CUDA) and scaled, in place under ``inplace``.
+
+    Never in place under torch.compile, which plans its own buffers: scaling a compiled
+    graph's input in place through the Function gave wrong input gradients there (torch 2.14,
+    ``tests/test_ops/test_cgd_function.py``)."""
+    inplace = inplace and not is_compiling()
     fused = triton_cgd.applies(x)
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         return (TritonCGDFunction if fused else CGDFunction).apply(x, inplace, *params)

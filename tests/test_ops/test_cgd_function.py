@@ -133,15 +133,26 @@ def test_allocating_backward_keeps_only_the_input():
     pytest.param(True, marks=pytest.mark.skipif(
         torch.__version__ < '2.14', reason='needs torch >= 2.14 (the oldest verified): dynamo in '
         'torch 2.1 cannot trace the fused autograd.Function in one graph'))])
-def test_works_under_torch_compile(fullgraph):
-    """Same values and gradients compiled; with fullgraph, without a graph break."""
+@pytest.mark.parametrize('inplace', [False, True])
+def test_works_under_torch_compile(fullgraph, inplace):
+    """Same values and gradients compiled; with fullgraph, without a graph break. In place too,
+    where CGD's input is the compiled graph's own input (its gradient came out wrong when the
+    Function scaled it in place there) or made inside it."""
     layer = randomized(8)
-    x = torch.randn(2, 8, 6, 6)
-    compiled = torch.compile(layer, backend='aot_eager', fullgraph=fullgraph)
-    expected = value_and_grads(layer, x, True)
-    got = value_and_grads(compiled, x, True)
-    for e, g in zip(expected, got):
-        assert_agree(g, e)
+    layer.inplace = inplace
+    for model in (layer, torch.nn.Sequential(torch.nn.Conv2d(8, 8, 1), layer)):
+        def run(module, model=model):
+            model.zero_grad()
+            source = torch.randn(2, 8, 6, 6, generator=torch.Generator().manual_seed(0))
+            source.requires_grad_()
+            y = module(source * 1)  # a non-leaf, as in-place CGD needs
+            (y * torch.linspace(-1, 2, y.numel()).view_as(y)).sum().backward()
+            return [y.detach(), source.grad] + [p.grad.clone() for p in model.parameters()]
+
+        torch._dynamo.reset()
+        compiled = torch.compile(model, backend='aot_eager', fullgraph=fullgraph)
+        for e, g in zip(run(model), run(compiled)):
+            assert_agree(g, e)
 
 
 @pytest.mark.parametrize('dtype', [
