@@ -55,20 +55,13 @@ def train_seconds(layer_call: Callable, shape: Sequence[int], dtype: torch.dtype
 
 
 def cgd_path(x: torch.Tensor) -> str:
-    """Which implementation ``mmdet_cgd.ops.cgd`` takes for ``x``, as ``mmdet_cgd.ops`` says
-    (its Triton kernels on CUDA where they can run, else its PyTorch path)."""
-    import mmdet_cgd.ops as ops
-    unavailable = getattr(ops, 'triton_unavailable_reason', None)
-    if unavailable is None:
-        return 'PyTorch path (this mmdet_cgd.ops has no Triton path)'
-    reason = unavailable()
+    """Which implementation ``mmdet_cgd.ops.cgd`` takes for ``x``: its Triton kernels on CUDA
+    where they can run, else its PyTorch path (with ``triton_unavailable_reason``)."""
+    from mmdet_cgd.ops import triton_cgd
+    reason = triton_cgd.triton_unavailable_reason()
     if reason:
         return f'PyTorch path: {reason}'
-    from mmdet_cgd.ops import triton_cgd
-    applies = getattr(triton_cgd, 'applies', None)
-    if applies is None:
-        return 'Triton path available (whether this input takes it: not reported)'
-    return ('Triton kernels' if applies(x) else
+    return ('Triton kernels' if triton_cgd.applies(x) else
             'PyTorch path (this input does not take the Triton path)')
 
 

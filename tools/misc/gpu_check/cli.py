@@ -310,7 +310,10 @@ STEPS = [
     Step('start mmcv CPU-ops build (background)', 2, start_mmcv_cpu_build, quick=True),
     Step('CGD layer vs float64 (torch only)', 15, numerics('check_layer'), quick=True),
     Step('CGD layer vs its 7-pass bound (torch only)', 30, cost('layer_bound'), quick=True),
-    Step('mmcv CPU-ops build', 115, wait_mmcv_cpu_build, quick=True),
+    Step('CGD layer under torch.compile(fullgraph=True) (torch only)', 20,
+         numerics('check_compile')),
+    # what is left of the 155 s build after the torch-only steps beside it (20 s more in --quick)
+    Step('mmcv CPU-ops build', 95, wait_mmcv_cpu_build, quick=True),
     Step('imports', 15, imports, needs_mmcv=True),
     Step('torchvision substitutes vs mmcv CPU ops', 15, substitutes_vs_mmcv, needs_mmcv=True),
     Step('CGD at every position vs float64', 30, numerics('check_positions'), needs_mmcv=True),

@@ -271,3 +271,39 @@ def check_positions(device: str, tiny: bool) -> dict:
         rows.append(dict(check=f'{label}: whole network', dtype='float32', error=error,
                          worst=worst, tolerance=NETWORK_FLOAT32, ok=error <= NETWORK_FLOAT32))
     return finish(rows, skipped)
+
+
+def check_compile(device: str, tiny: bool) -> dict:
+    """The CGD layer under ``torch.compile(fullgraph=True)`` against eager, in training (value,
+    input and parameter gradients), in place and not, float32 and AMP float16: Inductor on
+    CUDA, where it takes the Triton ops' kernels into its own code; ``aot_eager`` elsewhere
+    (the CPU mode's check of the step, not of Inductor). Torch only."""
+    from mmdet_cgd.ops import triton_cgd
+    CGD = layer_class()
+    if device.startswith('cuda') and not torch.cuda.is_available():
+        raise Skip('torch sees no CUDA device')
+    setup_precision()
+    backend = 'inductor' if device.startswith('cuda') else 'aot_eager'
+    shape = (2, 16, 9, 7) if tiny else (2, 256, 100, 152)
+    dtypes = ['float32'] + (['float16'] if device.startswith('cuda') else [])
+    rows = []
+    for dtype in dtypes:
+        for inplace in (False, True):
+            torch.manual_seed(0)
+            layer = randomize(CGD(shape[1], inplace=inplace)).to(device)
+            # under autocast, CGD gets the conv's output in the low dtype
+            x = torch.randn(shape, device=device).to(getattr(torch, dtype))
+            weights = [torch.randn(shape, device=device)]
+            eager = grads(layer, x, weights, dtype)
+            torch._dynamo.reset()
+            compiled = torch.compile(layer, backend=backend, fullgraph=True)
+            got = {k.replace('_orig_mod.', ''): v
+                   for k, v in grads(compiled, x, weights, dtype).items()}
+            error, worst = worst_error(got, eager)
+            path = triton_cgd.triton_unavailable_reason() or (
+                'Triton kernels' if triton_cgd.applies(x) else 'PyTorch path')
+            rows.append(dict(check=f'{backend} fullgraph, CGD({shape[1]}) on {tuple(shape)}' +
+                             (' inplace' if inplace else '') + f' ({path})', dtype=dtype,
+                             error=error, worst=worst, tolerance=TOLERANCES[dtype],
+                             ok=error <= TOLERANCES[dtype]))
+    return finish(rows, {})
