@@ -74,4 +74,5 @@ def test_float16_training_keeps_no_activation_sized_float32_temporary(monkeypatc
     with torch.profiler.profile(profile_memory=True) as prof:
         layer(x * 1).backward(grad)  # x * 1: a non-leaf that may be scaled in place
     largest = max(e.self_cpu_memory_usage for e in prof.events())
-    assert x.numel() * 2 <= largest < x.numel() * 4, largest  # float16 activations at most
+    # float16 activations at most (an op's self memory nets what it frees: seen 2 bytes short)
+    assert x.numel() * 2 - 64 <= largest < x.numel() * 4, largest
