@@ -3,20 +3,11 @@ import copy
 
 import pytest
 import torch
+from layer_helpers import randomized
 from torch_support import needs_cpu_autocast
 
 from mmdet_cgd.models.layers import CGD
 from mmdet_cgd.ops import CGDFunction
-
-
-def randomized(c, seed=0, dtype=torch.float32):
-    """The authors' init plus non-zero biases and a non-zero w2 offset, in a trained-like range."""
-    torch.manual_seed(seed)
-    layer = CGD(c).to(dtype)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.add_(0.5 * torch.randn_like(p))
-    return layer
 
 
 def assert_agree(got, expected, tol=1e-6):

@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import torch
+from layer_helpers import randomized, step
 
 from mmdet_cgd.models import CGDResNet
 from mmdet_cgd.models.layers import CGD
@@ -31,20 +32,7 @@ def device_generic(monkeypatch):
 
 
 def trained_like(c, dtype=torch.float64):
-    torch.manual_seed(0)
-    layer = CGD(c).to(dtype)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.add_(0.5 * torch.randn_like(p))
-    return layer
-
-
-def step(layer, x, weights, fused=True):
-    layer.zero_grad()
-    x = x.detach().clone().requires_grad_()
-    y = layer(x * 1) if fused else layer.forward_plain(x * 1)  # x * 1: a conv-like non-leaf
-    (y * weights).sum().backward()
-    return [y.detach(), x.grad] + [p.grad.clone() for p in layer.parameters()]
+    return randomized(c, dtype=dtype)
 
 
 @pytest.mark.parametrize('layout', list(LAYOUTS))
@@ -54,7 +42,7 @@ def test_device_generic_path_matches_the_plain_path_in_float64(device_generic, l
     layer.inplace = inplace
     x = LAYOUTS[layout](torch.randn(2, 6, 9, 13, dtype=torch.float64) * 2)
     weights = torch.randn_like(x)
-    expected = step(copy.deepcopy(layer), x, weights, fused=False)
+    expected = step(copy.deepcopy(layer), x, weights, plain=True)
     for got, want in zip(step(layer, x, weights), expected):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 

@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+from layer_helpers import randomized, step
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmdet_cgd.models import CGDResNet
@@ -43,22 +44,7 @@ def interpreted():
 
 
 def trained_like(c, dtype=torch.float64, seed=0):
-    torch.manual_seed(seed)
-    layer = CGD(c).to(dtype)
-    with torch.no_grad():
-        for p in layer.parameters():
-            p.add_(0.5 * torch.randn_like(p))
-    return layer
-
-
-def step(layer, x, weights, plain=False):
-    """Value, input gradient and the six parameter gradients of ``(layer(x) * weights).sum()``;
-    x enters through ``x * 1``, a non-leaf as a conv's output is."""
-    layer.zero_grad()
-    x = x.detach().clone().requires_grad_()
-    y = layer.forward_plain(x * 1) if plain else layer(x * 1)
-    (y * weights).sum().backward()
-    return [y.detach(), x.grad] + [p.grad.clone() for p in layer.parameters()]
+    return randomized(c, seed, dtype)
 
 
 def reference(layer, x, weights):
