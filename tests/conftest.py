@@ -1,3 +1,4 @@
+import functools
 import os
 
 # Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_ops/test_triton_cgd.py);
@@ -9,6 +10,17 @@ import torch  # noqa: E402
 
 from mmdet_cgd.ops import triton_unavailable_reason  # noqa: E402
 from mmdet_cgd.testing import SyntheticSpec, explicit_cgd, write_dataset  # noqa: E402
+
+
+@pytest.fixture(scope='session', autouse=True)
+def model_index_read_once():
+    """mmengine reads a package's whole model index (100+ yaml files) again for every
+    ``pkg::`` base of every config it parses: here once per session (``parse_configs``)."""
+    import mmengine.config.utils
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mmengine.config.utils, 'load',
+                      functools.lru_cache(None)(mmengine.config.utils.load))
+        yield
 
 
 def pytest_report_header(config):
