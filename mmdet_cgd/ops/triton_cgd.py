@@ -17,6 +17,8 @@ from typing import List, Optional, Tuple
 import torch
 from torch import Tensor
 
+from .cgd_attention import attention_dtype
+
 # Device types whose tensors take the Triton path (a test adds 'cpu' under TRITON_INTERPRET=1).
 TRITON_DEVICES = ('cuda', )
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -47,18 +49,15 @@ def applies(x: Tensor) -> bool:
 
 
 def collapses(t: Tensor) -> bool:
-    """Whether (H, W) of ``t`` is one run of positions with a single stride."""
-    return t.shape[2] == 1 or t.stride(2) == t.shape[3] * t.stride(3)
+    """Whether (H, W) of ``t`` is one run of positions with a single stride (a size-1 dim's
+    stride is arbitrary)."""
+    h, w = t.shape[2:]
+    return h == 1 or w == 1 or t.stride(2) == w * t.stride(3)
 
 
 def hw_strides(t: Tensor) -> Tuple[int, int, int]:
     """Strides of ``t`` over (N, C, flat h * W + w)."""
     return t.stride(0), t.stride(1), t.stride(3) if t.shape[3] > 1 else t.stride(2)
-
-
-def vector_dtype(dtype: torch.dtype) -> torch.dtype:
-    """The dtype of the (N, C) vectors: float64 for float64 inputs, float32 for narrower."""
-    return torch.float64 if dtype == torch.float64 else torch.float32
 
 
 def next_power_of_2(n) -> int:
@@ -105,7 +104,7 @@ def attention_impl(x: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1
     max position (int32, flat h * W + w) in float32 (float64 for float64 x)."""
     n, c, h, w = x.shape
     k = kernels()
-    vec_dtype = vector_dtype(x.dtype)
+    vec_dtype = attention_dtype(x.dtype)
     block_c, block_hw, splits, split_len = tiling(x)
     sums = x.new_empty((n, c, splits), dtype=vec_dtype)
     maxima = x.new_empty((n, c, splits), dtype=vec_dtype)
@@ -193,7 +192,7 @@ def register_ops() -> bool:
     # Triton interpreter cannot run on fake tensors)
     @cgd_attention.register_fake
     def _(x, w0, w1, w2, b0, b1, b2):
-        vectors = [x.new_empty(x.shape[:2], dtype=vector_dtype(x.dtype)) for _ in range(3)]
+        vectors = [x.new_empty(x.shape[:2], dtype=attention_dtype(x.dtype)) for _ in range(3)]
         return (*vectors, x.new_empty(x.shape[:2], dtype=torch.int32))
 
     @cgd_scale.register_fake

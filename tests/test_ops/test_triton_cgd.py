@@ -331,6 +331,16 @@ def test_compile_fullgraph_of_a_cgd_resnet(interpreted):
     compiled_matches_eager(model, torch.randn(1, 3, 32, 32))
 
 
+def test_a_single_column_with_any_stride_takes_the_triton_path(interpreted):
+    """W = 1: the position stride is H's, whatever W's (arbitrary for a size-1 dim) says."""
+    x = torch.randn(2, 3, 7, 5, dtype=torch.float64)[:, :, :, 2:3]  # W's stride stays 1, H's 5
+    assert triton_cgd.applies(x) and triton_cgd.hw_strides(x)[2] == 5
+    layer = trained_like(3)
+    weights = torch.randn_like(x)
+    for g, w in zip(step(layer, x, weights), reference(layer, x, weights)):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-12)
+
+
 def test_other_layouts_take_the_pytorch_path(interpreted):
     x = torch.randn(1, 3, 4, 5).transpose(2, 3)  # H and W do not collapse into one stride
     assert not triton_cgd.applies(x)
