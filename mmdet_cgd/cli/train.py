@@ -58,7 +58,7 @@ def prepare_config(args) -> Config:
         cfg.load_from = find_resume_checkpoint(cfg.work_dir)
         cfg.resume = cfg.load_from is not None  # else mmengine falls back to last_checkpoint
         if cfg.load_from is None:
-            print(f'--resume: no readable checkpoint in {cfg.work_dir}, starting from scratch')
+            print(f'--resume: no checkpoint in {cfg.work_dir} yet, starting from scratch')
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     check_tool_config(cfg, ('train_dataloader', 'val_dataloader'), not args.skip_data_check,
