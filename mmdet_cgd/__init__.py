@@ -7,7 +7,9 @@ arrays to torch's safe-load list so the Runner's checkpoints load with ``weights
 names ``mmdet_cgd`` as a config scope (mmengine 0.10.7 resolves ``pkg::`` only for the packages
 in its ``MODULE2PACKAGE``), so ``_base_ = 'mmdet_cgd::cgd/...'`` finds the configs an installed
 wheel carries under ``mmdet_cgd/.mim/``, and adds that scope's registry nodes (``registry``:
-children of mmdet's) in which mmengine builds what such a config names. Nothing else changes:
+children of mmdet's) in which mmengine builds what such a config names; on torch >= 2.6 it defines
+CGD's CUDA ops (``torch.ops.mmdet_cgd.cgd_*``, ``ops.triton_cgd``; their kernels module is
+imported when they first run). Nothing else changes:
 configs select what they want (``custom_imports=dict(imports=['mmdet_cgd'])``).
 """
 from mmengine.config.utils import MODULE2PACKAGE
