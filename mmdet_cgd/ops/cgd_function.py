@@ -186,8 +186,8 @@ class TritonCGDFunction(torch.autograd.Function):
 def cgd(x: torch.Tensor, inplace: bool, *params: torch.Tensor) -> torch.Tensor:
     """CGD(x) in eager mode, ``params`` as ``(w0, w1, w2, bias0, bias1, bias2)``: the fused
     ``CGDFunction`` where autograd records (``TritonCGDFunction`` where ``triton_cgd``
-    applies); otherwise pooled by ``pool_hw`` (one read of ``x`` on CPU; one Triton launch
-    on CUDA) and scaled, in place under ``inplace``.
+    applies); otherwise pooled and scaled, in place under ``inplace``: on CPU by ``pool_hw``
+    (one read of ``x``), where ``triton_cgd`` applies by its three inference launches.
 
     Never in place under torch.compile, which plans its own buffers: scaling a compiled
     graph's input in place through the Function gave wrong input gradients there (torch 2.14,
