@@ -1,13 +1,11 @@
-"""Builds the package's one compiled op (CGD's CPU pooling, ``mmdet_cgd/ops/csrc``)
-where torch can be imported at build time: ``pip install --no-build-isolation -e .``.
-Without torch there (pip's default build isolation), or with ``MMDET_CGD_WITH_OPS=0``, the
-package installs without it and CGD pools with two PyTorch reductions instead (the same values
-up to rounding, slower on CPU).
+"""A pure-Python package: ``pip install .`` and its wheel (``py3-none-any``) need no compiler, no
+torch at build time and no ``--no-build-isolation``.
 
-A built wheel carries ``configs/``, ``tools/``, ``model-index.yml`` and ``LICENSE`` under
-``mmdet_cgd/.mim/``, as OpenMMLab packages do (mmdet's ``add_mim_extension``), so that
+A built wheel carries ``MIM_FILES`` (``configs/``, ``tools/``, ``model-index.yml``, ``LICENSE``)
+under ``mmdet_cgd/.mim/``, as OpenMMLab packages do (mmdet's ``add_mim_extension``), so that
 ``Config.fromfile('mmdet_cgd::cgd/...')`` and ``mim train mmdet_cgd CONFIG`` work from an
-installed package. They are copied into the build folder, never into the source tree.
+installed package. They are copied into the build folder, never into the source tree. What only
+our maintainers run lives in ``.dev_scripts/`` and is not shipped.
 
 An editable install (``pip install -e .``) has no package folder in site-packages, and mmengine
 0.10.7 looks for ``.mim`` there, next to the distribution: ``site-packages/mmdet-cgd`` first, then
@@ -18,17 +16,10 @@ counts at once; a config added later needs the install run again.
 """
 import os
 import shutil
-import sys
 
 from setuptools import setup
 from setuptools.command.build_py import build_py
 from setuptools.command.editable_wheel import editable_wheel
-
-try:
-    import torch
-    from torch.utils.cpp_extension import BuildExtension, CppExtension
-except ImportError:
-    BuildExtension = None
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIM_FILES = ('configs', 'tools', 'model-index.yml', 'LICENSE')
@@ -95,21 +86,4 @@ class EditableWheelWithMim(editable_wheel):
         return WithEditableMim(super()._select_strategy(name, tag, build_lib))
 
 
-cmdclass = {'build_py': BuildPyWithMim, 'editable_wheel': EditableWheelWithMim}
-if os.environ.get('MMDET_CGD_WITH_OPS', '1') == '0':
-    setup(cmdclass=cmdclass)
-elif BuildExtension is None:
-    print('[mmdet-cgd] torch is not importable at build time (pip build isolation?): building '
-          'without the compiled CPU pooling op; to build it, install with --no-build-isolation',
-          file=sys.stderr)
-    setup(cmdclass=cmdclass)
-else:
-    openmp = ['-fopenmp'] if sys.platform.startswith('linux') else []  # at::parallel_for
-    # named for the torch it is built against: environments with different torch releases can
-    # share one source tree (an editable install in each), and each loads its own build
-    major, minor = torch.__version__.split('.')[:2]
-    setup(ext_modules=[CppExtension(f'mmdet_cgd.ops._ext_torch{major}_{minor}',
-                                    ['mmdet_cgd/ops/csrc/sum_max_hw.cpp'],
-                                    extra_compile_args=['-O3', '-g0', *openmp],
-                                    extra_link_args=openmp)],
-          cmdclass={**cmdclass, 'build_ext': BuildExtension})
+setup(cmdclass={'build_py': BuildPyWithMim, 'editable_wheel': EditableWheelWithMim})
