@@ -1,7 +1,7 @@
 import functools
 import os
 
-# Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_ops/test_triton_cgd.py);
+# Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_ops/test_cgd_triton.py);
 # it must be chosen before anything imports Triton, whose own library functions it wraps.
 os.environ.setdefault('TRITON_INTERPRET', '1')
 
@@ -27,7 +27,7 @@ def pytest_report_header(config):
     """Which path CGD takes on CUDA tensors under this torch (the Triton kernels or, with the
     reason, PyTorch's operators)."""
     reason = triton_unavailable_reason()
-    return 'CGD on CUDA: ' + ('Triton kernels (mmdet_cgd.ops.triton_cgd)' if reason is None
+    return 'CGD on CUDA: ' + ('Triton kernels (mmdet_cgd.ops.cgd_triton)' if reason is None
                               else reason)
 
 

@@ -28,7 +28,7 @@ from torch.autograd.function import once_differentiable
 
 from mmdet_cgd.utils.torch_compat import is_compiling
 
-from . import triton_cgd
+from . import cgd_triton
 from .cgd_attention import (
     attention_backward,
     attention_dtype,
@@ -154,54 +154,21 @@ class CGDFunction(torch.autograd.Function):
                 *(d.reshape(shape).to(ctx.param_dtype) for d, shape in zip(grads, shapes)))
 
 
-class TritonCGDFunction(torch.autograd.Function):
-    """``CGDFunction`` on CUDA: the same x and y forms, in three Triton launches each way
-    (``triton_cgd``); the forward records every max position."""
-
-    @staticmethod
-    def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
-        if inplace:
-            check_inplace_is_safe(x)
-        att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, w0, w1, w2, b0, b1, b2)
-        if inplace:
-            torch.ops.mmdet_cgd.cgd_scale_(x, att)
-            ctx.mark_dirty(x)
-            y = x
-        else:
-            y = torch.ops.mmdet_cgd.cgd_scale(x, att)
-        ctx.save_for_backward(y if inplace else x, att, mean, peak, position, w0, w1, w2, b0, b1,
-                              b2)
-        ctx.inplace = inplace
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        kept, att, mean, peak, position, *params = ctx.saved_tensors
-        gx, *grads = torch.ops.mmdet_cgd.cgd_backward(g, kept, att, mean, peak, position,
-                                                      *params, not ctx.inplace)
-        return (gx, None, *grads)
-
-
 def cgd(x: torch.Tensor, inplace: bool, *params: torch.Tensor) -> torch.Tensor:
     """CGD(x) in eager mode, ``params`` as ``(w0, w1, w2, bias0, bias1, bias2)``: the fused
-    ``CGDFunction`` where autograd records (``TritonCGDFunction`` where ``triton_cgd``
+    ``CGDFunction`` where autograd records (``TritonCGDFunction`` where ``cgd_triton``
     applies); otherwise pooled and scaled, in place under ``inplace``: on CPU by ``pool_hw``
-    (one read of ``x``), where ``triton_cgd`` applies by its three inference launches.
+    (one read of ``x``), where ``cgd_triton`` applies by its three inference launches.
 
     Never in place under torch.compile, which plans its own buffers: scaling a compiled
     graph's input in place through the Function gave wrong input gradients there (torch 2.14,
     ``tests/test_ops/test_cgd_function.py``)."""
     inplace = inplace and not is_compiling()
-    fused = triton_cgd.applies(x)
+    fused = cgd_triton.applies(x)
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
-        return (TritonCGDFunction if fused else CGDFunction).apply(x, inplace, *params)
+        return (cgd_triton.TritonCGDFunction if fused else CGDFunction).apply(x, inplace, *params)
     if fused:
-        att = torch.ops.mmdet_cgd.cgd_attention(x, *params)[0]
-        if inplace and not torch.is_grad_enabled():
-            torch.ops.mmdet_cgd.cgd_scale_(x, att)
-            return x
-        return torch.ops.mmdet_cgd.cgd_scale(x, att)
+        return cgd_triton.cgd_inference(x, inplace, *params)
     dtype = attention_dtype(x.dtype)
     mean, peak = pool_hw(x, dtype)
     return scale_by_attention(x, mean, peak.to(dtype), params, inplace)

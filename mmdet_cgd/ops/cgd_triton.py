@@ -1,9 +1,11 @@
-"""CGD on CUDA in six Triton launches per training step, as torch custom ops.
+"""CGD on CUDA in six Triton launches per training step: host wrappers, custom ops and the
+``autograd.Function`` (the kernels are in ``cgd_triton_kernels``, imported at the first launch
+so that importing the package does not import Triton).
 
 Off the CPU, PyTorch's path costs about 100 small kernels per training forward + backward,
 most on (N, C) vectors: on a GPU its time is launch overhead, whatever the activation's size.
 Here the forward is three kernels (pool, attention, scale) and backward three (product sums,
-attention derivative with the parameter gradients, input gradient); ``triton_kernels`` has them.
+attention derivative with the parameter gradients, input gradient).
 
 The kernels run inside ``torch.library.triton_op`` ops (``torch.ops.mmdet_cgd.cgd_*``), so
 ``meta`` and fake tensors, ``torch.compile(fullgraph=True)`` and export see ordinary operators
@@ -16,8 +18,10 @@ from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from .cgd_attention import attention_dtype
+from .inplace_safety import check_inplace_is_safe
 
 # Device types whose tensors take the Triton path (a test adds 'cpu' under TRITON_INTERPRET=1).
 TRITON_DEVICES = ('cuda', )
@@ -93,9 +97,9 @@ def launch(kernel, grid, *args, **meta):
 
 @functools.lru_cache(maxsize=None)
 def kernels():
-    """``triton_kernels``, imported on first use (it imports Triton)."""
-    from . import triton_kernels
-    return triton_kernels
+    """``cgd_triton_kernels``, imported on first use (it imports Triton)."""
+    from . import cgd_triton_kernels
+    return cgd_triton_kernels
 
 
 def attention_impl(x: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1: Tensor,
@@ -212,3 +216,42 @@ def register_ops() -> bool:
 
 
 OPS_REGISTERED = register_ops()
+
+
+class TritonCGDFunction(torch.autograd.Function):
+    """``CGDFunction`` on CUDA: the same x and y forms, in three Triton launches each way;
+    the forward records every max position."""
+
+    @staticmethod
+    def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
+        if inplace:
+            check_inplace_is_safe(x)
+        att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, w0, w1, w2, b0, b1, b2)
+        if inplace:
+            torch.ops.mmdet_cgd.cgd_scale_(x, att)
+            ctx.mark_dirty(x)
+            y = x
+        else:
+            y = torch.ops.mmdet_cgd.cgd_scale(x, att)
+        ctx.save_for_backward(y if inplace else x, att, mean, peak, position, w0, w1, w2, b0, b1,
+                              b2)
+        ctx.inplace = inplace
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        kept, att, mean, peak, position, *params = ctx.saved_tensors
+        gx, *grads = torch.ops.mmdet_cgd.cgd_backward(g, kept, att, mean, peak, position,
+                                                      *params, not ctx.inplace)
+        return (gx, None, *grads)
+
+
+def cgd_inference(x: Tensor, inplace: bool, *params: Tensor) -> Tensor:
+    """CGD(x) where autograd does not record, in three launches; in place under ``inplace``
+    while grad mode is off."""
+    att = torch.ops.mmdet_cgd.cgd_attention(x, *params)[0]
+    if inplace and not torch.is_grad_enabled():
+        torch.ops.mmdet_cgd.cgd_scale_(x, att)
+        return x
+    return torch.ops.mmdet_cgd.cgd_scale(x, att)

@@ -1,4 +1,4 @@
-"""CGD's Triton path (``ops.triton_cgd``), run on CPU tensors by Triton's interpreter
+"""CGD's Triton path (``ops.cgd_triton``), run on CPU tensors by Triton's interpreter
 (``TRITON_INTERPRET=1``): the same kernels as on CUDA, against the float64 reference, at the
 edges of their tiling; what one training step launches; meta and fake tensors; torch.compile.
 
@@ -16,10 +16,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from mmdet_cgd.models import CGDResNet
 from mmdet_cgd.models.layers import CGD
-from mmdet_cgd.ops import cgd_function, pooling, triton_cgd
+from mmdet_cgd.ops import cgd_function, cgd_triton, pooling
 from mmdet_cgd.utils.errors import CGDConfigError
 
-UNAVAILABLE = triton_cgd.triton_unavailable_reason()
+UNAVAILABLE = cgd_triton.triton_unavailable_reason()
 needs_triton = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
 LAYOUTS = {
     'contiguous': lambda x: x,
@@ -39,7 +39,7 @@ def interpreted():
     if os.environ.get('TRITON_INTERPRET') != '1':
         pytest.skip('TRITON_INTERPRET=1 was not set before Triton was imported')
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(triton_cgd, 'TRITON_DEVICES', ('cuda', 'cpu'))
+        patch.setattr(cgd_triton, 'TRITON_DEVICES', ('cuda', 'cpu'))
         yield
 
 
@@ -61,13 +61,13 @@ def test_the_path_taken_on_cuda_is_stated():
     """Both ways: the Triton path where torch and Triton allow it, otherwise a reason, and then
     every tensor takes the PyTorch path."""
     if UNAVAILABLE is None:
-        assert triton_cgd.OPS_REGISTERED
+        assert cgd_triton.OPS_REGISTERED
         assert hasattr(torch.ops.mmdet_cgd, 'cgd_backward')
     else:
-        assert not triton_cgd.OPS_REGISTERED
+        assert not cgd_triton.OPS_REGISTERED
         assert 'PyTorch path' in UNAVAILABLE
         x = torch.empty(1, 2, 3, 3, device='meta')
-        assert not triton_cgd.applies(x)
+        assert not cgd_triton.applies(x)
 
 
 SHAPES = {
@@ -87,7 +87,7 @@ def test_triton_path_matches_the_plain_path_in_float64(interpreted, shape, inpla
     layer.inplace = inplace
     x = LAYOUTS[layout](torch.randn(SHAPES[shape], dtype=torch.float64) * 2)
     weights = torch.randn_like(x)
-    assert triton_cgd.applies(x)
+    assert cgd_triton.applies(x)
     expected = reference(layer, x, weights)
     got = step(layer, x, weights)
     assert got[1].stride() == x.stride()  # the gradient in the input's layout
@@ -120,7 +120,7 @@ def test_narrow_dtypes_are_as_accurate_as_the_pytorch_path(interpreted, monkeypa
     assert all(g.dtype == torch.float32 for g in got[2:])
     for g, w in zip(got[:2], expected[:2]):
         assert relative_error(g, w) <= TOLERANCE[dtype]
-    monkeypatch.setattr(triton_cgd, 'TRITON_DEVICES', ('cuda', ))
+    monkeypatch.setattr(cgd_triton, 'TRITON_DEVICES', ('cuda', ))
     monkeypatch.setattr(pooling, 'CHUNKED_DEVICES', ())
     baseline = step(layer, x, weights)
     for g, b, w in zip(got[2:], baseline[2:], expected[2:]):
@@ -141,11 +141,11 @@ def test_a_million_positions(interpreted, monkeypatch):
     """2^20 positions in one channel, split into ranges combined in order (few programs of
     many blocks each: the interpreter's cost is per block). The forward kernels; backward's
     tile the same way (``tiling``), tested at smaller sizes above."""
-    monkeypatch.setattr(triton_cgd, 'TARGET_PROGRAMS', 4)
+    monkeypatch.setattr(cgd_triton, 'TARGET_PROGRAMS', 4)
     layer = trained_like(1)
     x = torch.randn(1, 1, 1024, 1024, dtype=torch.float64)
     x[0, 0, 700, 3] = 9.0  # the max, in the last range
-    assert triton_cgd.tiling(x)[2:] == (4, 2**18)
+    assert cgd_triton.tiling(x)[2:] == (4, 2**18)
     att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, *layer.parameters_in_order())
     assert position.item() == 700 * 1024 + 3 and peak.item() == 9.0
     torch.testing.assert_close(mean, x.mean((2, 3)), rtol=1e-12, atol=1e-15)
@@ -195,8 +195,8 @@ def test_in_place_after_an_op_that_keeps_its_output_is_refused(interpreted):
 
 def test_inference_scales_in_place_under_no_grad_in_three_launches(interpreted, monkeypatch):
     launched = []
-    launch = triton_cgd.launch
-    monkeypatch.setattr(triton_cgd, 'launch',
+    launch = cgd_triton.launch
+    monkeypatch.setattr(cgd_triton, 'launch',
                         lambda kernel, *args, **meta: launched.append(kernel.fn.__name__)
                         or launch(kernel, *args, **meta))
     layer = trained_like(4, torch.float32)
@@ -244,11 +244,11 @@ def test_a_training_step_launches_six_kernels(interpreted, monkeypatch, inplace)
         if args[0].device.type != 'meta':
             kernel[grid](*args, **meta)
 
-    monkeypatch.setattr(triton_cgd, 'launch', counting)
+    monkeypatch.setattr(cgd_triton, 'launch', counting)
     layer = trained_like(6, torch.float32)
     layer.inplace = inplace
     for device in ('cpu', 'meta'):
-        monkeypatch.setattr(triton_cgd, 'TRITON_DEVICES', ('cuda', 'cpu', 'meta'))
+        monkeypatch.setattr(cgd_triton, 'TRITON_DEVICES', ('cuda', 'cpu', 'meta'))
         x = torch.randn(2, 6, 9, 13, device=device, requires_grad=True) * 1
         g = torch.randn(2, 6, 9, 13, device=device)
         layer.to(device).zero_grad(set_to_none=True)
@@ -269,9 +269,9 @@ def test_a_training_step_launches_six_kernels(interpreted, monkeypatch, inplace)
     x = torch.empty(2, 6, 9, 13, device='meta')
     params = [p.to('meta') for p in layer.parameters_in_order()]
     with TopLevelOps() as inner:
-        att, mean, peak, position = triton_cgd.attention_impl(x, *params)
-        triton_cgd.scale_into(x, att, x)
-        triton_cgd.backward_impl(x, x, att, mean, peak, position, *params, True)
+        att, mean, peak, position = cgd_triton.attention_impl(x, *params)
+        cgd_triton.scale_into(x, att, x)
+        cgd_triton.backward_impl(x, x, att, mean, peak, position, *params, True)
     assert set(inner.ops) <= ALLOCATIONS, inner.ops
     assert len(launched) + len(set(inner.ops) - ALLOCATIONS) <= 8
 
@@ -285,7 +285,7 @@ def test_meta_and_fake_tensors_get_shapes_without_kernels(interpreted):
                 x = torch.empty(2, 8, 20, 24, dtype=dtype).requires_grad_()
                 params = [torch.empty(8, 1).requires_grad_() for _ in range(3)] + \
                     [torch.empty(1, 8, 1, 1).requires_grad_() for _ in range(3)]
-                assert triton_cgd.applies(x)
+                assert cgd_triton.applies(x)
                 y = cgd_function.cgd(x * 1, inplace, *params)
                 y.backward(torch.empty_like(y))
             assert y.shape == x.shape and y.dtype == dtype and x.grad.shape == x.shape
@@ -334,7 +334,7 @@ def test_compile_fullgraph_of_a_cgd_resnet(interpreted):
 def test_a_single_column_with_any_stride_takes_the_triton_path(interpreted):
     """W = 1: the position stride is H's, whatever W's (arbitrary for a size-1 dim) says."""
     x = torch.randn(2, 3, 7, 5, dtype=torch.float64)[:, :, :, 2:3]  # W's stride stays 1, H's 5
-    assert triton_cgd.applies(x) and triton_cgd.hw_strides(x)[2] == 5
+    assert cgd_triton.applies(x) and cgd_triton.hw_strides(x)[2] == 5
     layer = trained_like(3)
     weights = torch.randn_like(x)
     for g, w in zip(step(layer, x, weights), reference(layer, x, weights)):
@@ -343,7 +343,7 @@ def test_a_single_column_with_any_stride_takes_the_triton_path(interpreted):
 
 def test_other_layouts_take_the_pytorch_path(interpreted):
     x = torch.randn(1, 3, 4, 5).transpose(2, 3)  # H and W do not collapse into one stride
-    assert not triton_cgd.applies(x)
+    assert not cgd_triton.applies(x)
     layer = trained_like(3)
     torch.testing.assert_close(layer(x.double()), layer.forward_plain(x.double()))
 
@@ -386,7 +386,7 @@ def test_every_kernel_compiles_for_the_h200():
     needed: what the interpreter cannot show (types, constexpr globals, layouts) fails here.
     In a fresh process: this one's Triton is the interpreter's."""
     env = {k: v for k, v in os.environ.items() if k != 'TRITON_INTERPRET'}
-    path = triton_cgd.__file__.replace('triton_cgd', 'triton_kernels')
+    path = os.path.join(os.path.dirname(cgd_triton.__file__), 'cgd_triton_kernels.py')
     proc = subprocess.run([sys.executable, '-c', COMPILE_FOR_SM90, path], env=env,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]

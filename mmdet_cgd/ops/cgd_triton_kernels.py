@@ -1,6 +1,6 @@
 """CGD's Triton kernels: three launches for the forward, three for backward.
 
-Imported only where the Triton path runs (``triton_cgd``), so the package imports without
+Imported only where the Triton path runs (``cgd_triton``), so the package imports without
 Triton. Each program of the activation-sized kernels takes one sample's tile of ``BLOCK_C``
 channels over one split of the H x W positions, addressed through strides (contiguous and
 channels-last alike); per-split results go to small (N, C, splits) buffers that the per-sample
