@@ -1,5 +1,6 @@
 """docs/architecture.md stays true: one row per package folder, and its picture's arrows are
-exactly the imports between the package's folders."""
+exactly the imports between the package's folders; and no module of the package imports,
+directly or through others, a module that imports it back."""
 import ast
 import re
 from pathlib import Path
@@ -26,8 +27,18 @@ def top_folder(module: str) -> str:
         else ''
 
 
+def module_name(path: Path) -> str:
+    """'mmdet_cgd/ops/__init__.py' -> 'mmdet_cgd.ops'; '.../ops/cgd.py' -> 'mmdet_cgd.ops.cgd'."""
+    parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
+    return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
+
+
+MODULES = {module_name(p): p for p in PACKAGE.rglob('*.py')}
+
+
 def imported_modules(path: Path):
-    """The ``mmdet_cgd`` modules a file imports, relative imports resolved."""
+    """The ``mmdet_cgd`` modules a file imports (at its top or inside functions), relative
+    imports resolved; ``from package import submodule`` names the submodule."""
     package = ('mmdet_cgd.' + '.'.join(path.relative_to(PACKAGE).parent.parts)).rstrip('.')
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
@@ -35,9 +46,14 @@ def imported_modules(path: Path):
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split('.')[:len(package.split('.')) - node.level + 1]
-                yield '.'.join(base + ([node.module] if node.module else []))
+                module = '.'.join(base + ([node.module] if node.module else []))
             elif node.module and node.module.startswith('mmdet_cgd'):
-                yield node.module
+                module = node.module
+            else:
+                continue
+            submodules = [f'{module}.{a.name}' for a in node.names
+                          if f'{module}.{a.name}' in MODULES]
+            yield from submodules or [module]
 
 
 def import_edges():
@@ -81,3 +97,32 @@ def test_imports_run_one_way():
                    for n in graph.get(start, ()))
 
     assert not [(a, b) for a, b in edges if reaches(b, a)], 'an import cycle between folders'
+
+
+def module_cycle():
+    """One import cycle between the package's modules, as a list of module names, or None."""
+    graph = {name: {m for m in imported_modules(path) if m in MODULES and m != name}
+             for name, path in MODULES.items()}
+    done, stack = set(), []
+
+    def visit(name):
+        if name in stack:
+            return stack[stack.index(name):] + [name]
+        if name in done:
+            return None
+        stack.append(name)
+        for target in sorted(graph[name]):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        stack.pop()
+        done.add(name)
+        return None
+
+    return next((c for c in map(visit, sorted(graph)) if c), None)
+
+
+def test_no_two_modules_import_each_other():
+    """Also through other modules, a package's ``__init__`` and imports inside functions (a
+    lazy import that only dodges a circle is still one)."""
+    assert module_cycle() is None, ' -> '.join(module_cycle())

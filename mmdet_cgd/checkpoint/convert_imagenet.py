@@ -19,12 +19,10 @@ from typing import Dict, List, Optional, Tuple
 import torch
 from mmdet.registry import MODELS
 
-from .fit import CheckpointMismatchError, check_fit, unwrap_state_dict
+from .fit import AUTHORS_CGD_KEY, CheckpointMismatchError, check_fit, unwrap_state_dict
 from .loading import load_checkpoint_file
 from .writing import save_checkpoint_file
 
-_CGD_KEY = re.compile(r'^(layer\d+\.\d+|layers\.\d+)\.attention\.'
-                      r'(?:(w|bias)([012])|squeeze([012])\.0\.(weight|bias))$')
 # per layout: the backbone keys, the classifier keys, the format in words for errors
 _LAYOUTS = {
     'ResNet': (re.compile(r'^(conv1|bn1)\.|^layer\d+\.\d+\.(conv\d|bn\d|downsample\.[01])\.'),
@@ -37,19 +35,6 @@ _LAYOUTS = {
 DEPTHS = {(2, 2, 2, 2): 18, (3, 4, 6, 3): None, (3, 4, 23, 3): 101, (3, 8, 36, 3): 152}
 MOBILENET_BLOCKS, MOBILENET_LAST_CHANNELS = 13, 1024
 PAPER_CGD = [dict(cfg=dict(type='CGD'), position='before_norm1')]
-
-
-CONVERTER = 'tools/model_converters/convert_imagenet_checkpoint.py'
-
-
-def is_authors_cgd_key(key: str) -> bool:
-    """A CGD weight as the authors name it (``<block>.attention.w0``, ...)."""
-    return bool(_CGD_KEY.match(key))
-
-
-def is_classifier_key(key: str) -> bool:
-    """A classifier weight of either layout (``fc.*``, ``linear.*``)."""
-    return any(classifier.match(key) for _, classifier, _ in _LAYOUTS.values())
 
 
 class ConversionError(ValueError):
@@ -67,7 +52,7 @@ def convert_state_dict(state: Dict[str, torch.Tensor], layout: Optional[str] = N
     backbone_key, classifier_key, _ = _LAYOUTS[layout or infer_layout(state)]
     converted, dropped, unknown = OrderedDict(), [], []
     for key, value in state.items():
-        cgd = _CGD_KEY.match(key)
+        cgd = AUTHORS_CGD_KEY.match(key)
         if cgd and backbone_key.match(f'{cgd.group(1)}.conv1.'):
             block, kind, index, sq_index, sq_kind = cgd.groups()
             is_weight = kind == 'w' or sq_kind == 'weight'

@@ -7,13 +7,20 @@ to a CGD config trains with random CGD layers, and a classifier checkpoint whose
 config declares new (``new_keys``) or unused (``unused_keys``): substrings, as mmengine's
 ``paramwise_cfg.custom_keys``.
 """
+import re
 from typing import Dict, Optional, Sequence
 
 import torch
 
-from .loading import CheckpointError
+from mmdet_cgd.utils.errors import CheckpointError
 
 SHOWN = 10  # keys listed per kind in an error
+# the CGD authors' ImageNet checkpoints, which ``convert_imagenet`` turns into ours: CGD under
+# ``<block>.attention.`` (``w0..w2, bias0..bias2``, or ``squeeze{0,1,2}.0.*`` in an older layer)
+AUTHORS_CGD_KEY = re.compile(r'^(layer\d+\.\d+|layers\.\d+)\.attention\.'
+                             r'(?:(w|bias)([012])|squeeze([012])\.0\.(weight|bias))$')
+CLASSIFIER_KEY = re.compile(r'^(fc|linear)\.(weight|bias)$')  # their ResNet's, MobileNet's
+CONVERTER = 'tools/model_converters/convert_imagenet_checkpoint.py'
 
 
 class CheckpointMismatchError(CheckpointError):
@@ -69,9 +76,8 @@ def _matching(keys, patterns: Sequence[str]):
 def _advice(expected, missing, unexpected, misshapen, path: Optional[str]) -> list:
     """What to do, recognising the CGD authors' ImageNet layouts (CGD under ``.attention.``,
     classifier ``fc``/``linear``), which the converter turns into ours."""
-    from .convert_imagenet import CONVERTER, is_authors_cgd_key, is_classifier_key
     convert = f'python {CONVERTER} {path or "SRC"} DST.pth'
-    if any(is_authors_cgd_key(k) for k in unexpected):
+    if any(AUTHORS_CGD_KEY.match(k) for k in unexpected):
         return ["it is a CGD authors' ImageNet checkpoint (CGD under <block>.attention.): "
                 f'convert it once with {convert} and give DST.pth instead']
     advice = []
@@ -83,7 +89,7 @@ def _advice(expected, missing, unexpected, misshapen, path: Optional[str]) -> li
         else:
             advice.append("it has no CGD weights (a plain ResNet?): use a *-cgd-identity "
                           "config, or declare them new with new_keys=['.cgd.'] in the init_cfg")
-    if unexpected and all(is_classifier_key(k) for k in unexpected):
+    if unexpected and all(CLASSIFIER_KEY.match(k) for k in unexpected):
         head = sorted({k.split('.')[0] + '.' for k in unexpected})
         advice.append(f"its {head} keys are an ImageNet classifier's: convert it with {convert}"
                       f' (which drops them), or declare them unused_keys={head}')

@@ -17,16 +17,15 @@ from typing import Any, Dict
 
 import torch
 
+from mmdet_cgd.utils.errors import CheckpointError
+
 from . import restricted_pickle
 from .safe_globals import TORCH_HAS_ALLOW_LIST
+from .verify import verify_checkpoint_file
 
 TRUST_ENV = 'MMDET_CGD_TRUST_CHECKPOINTS'
 URL_PREFIXES = ('http://', 'https://')
 ZOO_PREFIXES = ('torchvision://', 'open-mmlab://', 'openmmlab://')
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: missing, truncated, not a checkpoint, or unsafe."""
 
 
 def trust_requested() -> bool:
@@ -110,7 +109,6 @@ def load_checkpoint_file(name: str, map_location: Any = 'cpu') -> Dict:
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint not found: expected a file at {path!r}')
     size, trusted = os.path.getsize(path), trust_requested()
-    from .verify import verify_checkpoint_file  # it raises CheckpointError, defined here
     verify_checkpoint_file(path)  # torch.load checks no CRC-32: corrupted bytes would load
     try:
         obj = _torch_load(path, map_location, trusted)

@@ -11,7 +11,7 @@ import os
 import re
 import zipfile
 
-from .loading import CheckpointError
+from mmdet_cgd.utils.errors import CheckpointError
 
 # torch.hub's HASH_REGEX is '-([a-f0-9]*)\.'; published names carry exactly 8 digits
 PUBLISHED_NAME = re.compile(r'-([0-9a-f]{8})\.pth$')

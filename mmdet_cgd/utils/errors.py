@@ -1,5 +1,5 @@
-"""The errors our tools end with one ``error:`` line: a CGD set up where it cannot work, training
-that produced NaN, annotations that cannot be used."""
+"""The errors our tools end with one ``error:`` line: a CGD set up where it cannot work, a
+checkpoint that cannot be used, training that produced NaN, annotations that cannot be used."""
 
 
 class CGDConfigError(ValueError, AssertionError):
@@ -8,6 +8,10 @@ class CGDConfigError(ValueError, AssertionError):
     A ValueError (bad input), and an AssertionError too: code written against mmdet catches
     AssertionError for bad plugin configs.
     """
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: missing, truncated, corrupted, unsafe or unfit."""
 
 
 class NonFiniteError(FloatingPointError):
