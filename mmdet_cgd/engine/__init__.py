@@ -5,9 +5,10 @@ from .hooks import (
     CheckpointCheckHook,
     FiniteTrainingHook,
     MainProcessLoggerHook,
+    PerIterationSeedHook,
     WeightsOnlyCheckpointHook,
 )
-from .reproducible_loop import PerIterationSeedHook, ReproducibleIterBasedTrainLoop
+from .reproducible_loop import ReproducibleIterBasedTrainLoop
 
 __all__ = ['AnnotationCheckHook', 'AtomicLocalBackend', 'CheckpointCheckHook', 'FiniteTrainingHook',
            'MainProcessLoggerHook', 'PerIterationSeedHook', 'ReproducibleIterBasedTrainLoop',

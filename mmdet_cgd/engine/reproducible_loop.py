@@ -5,25 +5,19 @@ skips the k batches already trained), so from then on its RNG states (flip and c
 augmentation, RoI sampling) differ from an uninterrupted run's and the two end with different
 weights. Re-seeding with ``seed + i`` right before fetching batch i makes both runs draw the same
 numbers from there on: ``ReproducibleIterBasedTrainLoop`` does it for iteration-based training,
-``PerIterationSeedHook`` (selected by ``configs/_base_/cgd_runtime.py``) for mmengine's
-``EpochBasedTrainLoop``, resumed from the checkpoint of an epoch's end (mmengine restarts a
-partly trained epoch from its first batch). Exact with ``num_workers=0``: dataloader workers keep
-RNG streams of their own.
+``hooks.PerIterationSeedHook`` for mmengine's ``EpochBasedTrainLoop``. Exact with
+``num_workers=0``: dataloader workers keep RNG streams of their own.
 
 The seed must come from the config: ``runner.seed`` is never None (mmengine draws one when
 ``randomness.seed`` is unset), and the data sampler is built with it before a resume could
 restore the checkpoint's, so a drawn seed gives a resumed run another data order.
 """
-import logging
-
-from mmengine.hooks import Hook
-from mmengine.logging import print_log
-from mmengine.registry import HOOKS, LOOPS
-from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
+from mmengine.registry import LOOPS
+from mmengine.runner import IterBasedTrainLoop
 from mmengine.runner.utils import set_random_seed
 
 
-def _fixed_seed_missing(runner) -> bool:
+def fixed_seed_missing(runner) -> bool:
     return (runner._randomness_cfg or {}).get('seed') is None
 
 
@@ -47,47 +41,10 @@ class ReproducibleIterBasedTrainLoop(IterBasedTrainLoop):
     """``IterBasedTrainLoop`` with per-iteration seeding: resuming gives the same run."""
 
     def __init__(self, runner, dataloader, *args, **kwargs):
-        if _fixed_seed_missing(runner):
+        if fixed_seed_missing(runner):
             raise ValueError(
                 'ReproducibleIterBasedTrainLoop needs a fixed seed, and the config sets none '
                 '(mmengine then draws a new one per run, so a resumed run differs): set '
                 'randomness.seed, e.g. --cfg-options randomness.seed=0')
         super().__init__(runner, dataloader, *args, **kwargs)
         self.dataloader_iterator = SeededBatches(self.dataloader_iterator, runner.seed)
-
-
-@HOOKS.register_module()
-class PerIterationSeedHook(Hook):
-    """Seeds every RNG with ``seed + i`` before an ``EpochBasedTrainLoop`` fetches batch i: at
-    each epoch's start and after each iteration. Leaves ``ReproducibleIterBasedTrainLoop`` to
-    seed itself; with any other loop (a hook cannot reach the batches ``IterBasedTrainLoop``
-    skips on resume) or without a fixed seed it says that a resumed run will differ."""
-
-    priority = 'LOWEST'  # after every other hook: nothing draws between the seeding and the fetch
-
-    def __init__(self):
-        self.seed = None
-
-    def before_train(self, runner) -> None:
-        loop = runner.train_loop
-        if isinstance(loop, ReproducibleIterBasedTrainLoop):
-            return
-        if not isinstance(loop, EpochBasedTrainLoop):
-            problem = (f'it seeds EpochBasedTrainLoop only, and this run uses '
-                       f'{type(loop).__name__} (for iteration-based training set '
-                       "train_cfg.type='ReproducibleIterBasedTrainLoop')")
-        elif _fixed_seed_missing(runner):
-            problem = 'the config sets no randomness.seed (mmengine draws one per run)'
-        else:
-            self.seed = runner.seed
-            return
-        print_log(f'PerIterationSeedHook: a resumed run will not draw the numbers of an '
-                  f'uninterrupted one: {problem}', logger='current', level=logging.WARNING)
-
-    def before_train_epoch(self, runner) -> None:
-        if self.seed is not None:
-            set_random_seed(self.seed + runner.iter)
-
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if self.seed is not None:
-            set_random_seed(self.seed + runner.iter + 1)  # the loop counts this one after hooks

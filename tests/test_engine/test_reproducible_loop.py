@@ -21,7 +21,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import EpochBasedTrainLoop, Runner
 from tool_helpers import DEMO_CONFIG, REPO, python, tiny_run_options
 
-from mmdet_cgd.engine import PerIterationSeedHook, reproducible_loop
+from mmdet_cgd.engine import PerIterationSeedHook
+from mmdet_cgd.engine.hooks import per_iteration_seed_hook
 
 RUNTIME = Config.fromfile(str(REPO / 'configs' / '_base_' / 'cgd_runtime.py'))
 RUNS = itertools.count()  # a name per Runner: mmengine keeps loggers and scopes by name
@@ -144,7 +145,7 @@ def test_every_detection_config_seeds_each_batch():
 
 def test_the_hook_says_where_a_resumed_run_will_differ(monkeypatch):
     logged = []
-    monkeypatch.setattr(reproducible_loop, 'print_log', lambda msg, **kw: logged.append(msg))
+    monkeypatch.setattr(per_iteration_seed_hook, 'print_log', lambda msg, **kw: logged.append(msg))
 
     class StubRunner:
         train_loop, _randomness_cfg, seed = object(), dict(seed=0), 0
