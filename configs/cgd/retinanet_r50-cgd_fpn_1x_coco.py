@@ -2,23 +2,10 @@
 _base_ = [
     'mmdet::_base_/models/retinanet_r50_fpn.py', 'mmdet::_base_/datasets/coco_detection.py',
     'mmdet::_base_/schedules/schedule_1x.py', '../_base_/cgd_runtime.py',
-    'mmdet::retinanet/retinanet_tta.py'
-]  # mmdet's retinanet_r50_fpn_1x_coco.py, with our runtime
+    'mmdet::retinanet/retinanet_tta.py', '../_base_/models/cgd-resnet50.py'
+]  # mmdet's retinanet_r50_fpn_1x_coco.py, with our runtime and the paper's backbone
 
-model = dict(
-    backbone=dict(
-        type='CGDResNet',
-        plugins=[dict(cfg=dict(type='CGD', inplace=True), position='before_norm1')],
-        freeze_plugins=True,
-        # A CGD-ResNet-50 ImageNet checkpoint: mmpretrain's from configs/cgd_imagenet (as is) or
-        # the authors' format through tools/model_converters/convert_imagenet_checkpoint.py;
-        # set it with --cfg-options model.backbone.init_cfg.checkpoint=PATH.
-        # Every key must fit (CGD included): a plain ResNet file is an error, not random CGD.
-        init_cfg=dict(type='StrictPretrained',
-                      checkpoint='checkpoints/cgd-resnet50_imagenet.pth')))
-
-# CGD weight decay 5e-5, the rest of the detector 1e-4 (base weight_decay=1e-4).
-# lr 0.01 as in mmdet's RetinaNet config
-optim_wrapper = dict(
+model = dict(backbone=_base_.cgd_resnet50)
+optim_wrapper = dict(  # lr 0.01 as in mmdet's RetinaNet config
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
-    paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}))
+    paramwise_cfg=_base_.cgd_weight_decay)
