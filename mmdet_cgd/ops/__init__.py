@@ -1,19 +1,21 @@
-"""CGD's operators, apart from the layer that uses them (as mmcv keeps ``mmcv/ops``): the fused
-training Function, the attention equations and their derivative, the per-channel pooling with
-its compiled CPU op (``csrc/``), the Triton kernels CUDA tensors take (``cgd_triton``), and the
-check that in-place scaling is safe."""
+"""CGD's operators, apart from the layer that uses them (as mmcv keeps ``mmcv/ops``).
+
+``cgd`` (``dispatch``) takes one of two implementations of the equations in ``cgd_attention``:
+the Triton kernels on CUDA with torch >= 2.6 (``cgd_triton``), PyTorch's operators everywhere
+else (``cgd_pytorch``); ``inplace_safety`` checks that in-place scaling is safe."""
 from .cgd_attention import (
     attention_backward,
     attention_dtype,
     attention_terms,
+    packed_parameters,
     scale_by_attention,
 )
-from .cgd_function import CGDFunction, cgd
-from .cgd_triton import triton_unavailable_reason
-from .compiled_pooling import sum_max_hw
+from .cgd_pytorch import CGDFunction, cgd_inference
+from .cgd_triton import TritonCGDFunction, triton_unavailable_reason
+from .dispatch import BACKEND_VARIABLE, BACKENDS, cgd, checked_backend
 from .inplace_safety import check_inplace_is_safe
-from .pooling import pool_hw
 
-__all__ = ['CGDFunction', 'attention_backward', 'attention_dtype', 'attention_terms', 'cgd',
-           'check_inplace_is_safe', 'pool_hw', 'scale_by_attention', 'sum_max_hw',
+__all__ = ['BACKENDS', 'BACKEND_VARIABLE', 'CGDFunction', 'TritonCGDFunction',
+           'attention_backward', 'attention_dtype', 'attention_terms', 'cgd', 'cgd_inference',
+           'check_inplace_is_safe', 'checked_backend', 'packed_parameters', 'scale_by_attention',
            'triton_unavailable_reason']

@@ -8,15 +8,26 @@ The cascaded ("final") scheme, per sample, with a = avg_pool(X), m = max_pool(X)
 Each C x C product times a C-vector collapses by associativity, (s a^T) w0 = s * (a . w0), so the
 attention costs O(C) per sample once the two poolings are done. The equations are written once,
 in ``mmdet_cgd.ops.attention_terms``; ``forward_plain`` below is the readable reference path,
-and training calls the fused ``mmdet_cgd.ops.CGDFunction``.
+and eager calls go through ``mmdet_cgd.ops.cgd`` (the Triton or the PyTorch path).
 """
 from typing import Optional
 
+import numpy as np
 import torch
 from mmengine.registry import MODELS
 from torch import nn
 
-from mmdet_cgd.ops import attention_dtype, cgd, scale_by_attention
+from mmdet_cgd.ops import attention_dtype, cgd, checked_backend, scale_by_attention
+from mmdet_cgd.utils.errors import CGDConfigError
+
+
+def checked_bool(value, name: str) -> bool:
+    """``value`` as a bool if it is one (a numpy bool too); else a ``CGDConfigError`` naming
+    the option: a string such as 'False' is true to Python, and 1 is no answer."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise CGDConfigError(f'CGD: {name} must be True or False, got {value!r} '
+                             f'({type(value).__name__})')
+    return bool(value)
 
 
 @MODELS.register_module()
@@ -39,26 +50,31 @@ class CGD(nn.Module):
             ``after_conv3``) can only be caught by autograd at backward (its version counter).
             With ``inplace=False`` (default) CGD is correct wherever it sits, whatever later
             modifies its output.
+        backend: ``'auto'`` (default): the Triton kernels where they run (CUDA, torch >= 2.6),
+            PyTorch's operators elsewhere; ``'pytorch'``: PyTorch's operators everywhere. The
+            environment variable ``MMDET_CGD_BACKEND=pytorch``, read at every call, forces
+            ``'pytorch'`` on every CGD layer without editing a config.
 
     Parameters keep the authors' names and shapes (``w*``: C x 1, ``bias*``: 1 x C x 1 x 1), so
     their checkpoints load by name.
 
-    ``forward`` runs ``mmdet_cgd.ops.cgd`` (the fused ``CGDFunction`` when autograd records:
-    same values, leaner backward); when scripted, traced or exported, ``forward_plain``.
+    ``forward`` runs ``mmdet_cgd.ops.cgd`` (a fused ``autograd.Function`` when autograd
+    records: same values, leaner backward); when scripted, traced or exported, ``forward_plain``.
     """
 
     _abbr_ = 'cgd'
 
     def __init__(self, in_channels: Optional[int] = None, identity_init: bool = False,
-                 inplace: bool = False):
+                 inplace: bool = False, backend: str = 'auto'):
         super().__init__()
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
             raise ValueError(
                 f'CGD: in_channels must be a positive int (the channels of its input), got '
                 f'{in_channels!r}; ResNet plugins= passes it, a direct build needs in_channels=')
         self.in_channels = in_channels
-        self.identity_init = identity_init
-        self.inplace = inplace
+        self.identity_init = checked_bool(identity_init, 'identity_init')
+        self.inplace = checked_bool(inplace, 'inplace')
+        self.backend = checked_backend(backend, 'CGD: backend')
         for i in range(3):
             self.register_parameter(f'w{i}', nn.Parameter(torch.empty(in_channels, 1)))
             self.register_parameter(f'bias{i}', nn.Parameter(torch.empty(1, in_channels, 1, 1)))
@@ -77,9 +93,10 @@ class CGD(nn.Module):
         if x.dim() != 4:
             raise ValueError(f'CGD expects a 4-D (N, C, H, W) tensor, got {x.dim()}-D with shape '
                              f'{list(x.shape)}')
-        if x.size(1) != self.in_channels:
+        channels = x.shape[1]  # a traced value while tracing: compared only where it is an int
+        if isinstance(channels, int) and channels != self.in_channels:
             raise ValueError(f'CGD built with in_channels={self.in_channels} got an input with '
-                             f'{x.size(1)} channels (shape {list(x.shape)}); as a plugin of '
+                             f'{channels} channels (shape {list(x.shape)}); as a plugin of '
                              "mmdet's Res2Net (which builds plugins for planes, not its blocks' "
                              "width * scales) use type='CGDRes2Net'")
         if torch.jit.is_scripting() or self._traced_or_exported():
@@ -92,7 +109,7 @@ class CGD(nn.Module):
 
     @torch.jit.unused
     def _forward_eager(self, x: torch.Tensor) -> torch.Tensor:
-        return cgd(x, self.inplace, *self.parameters_in_order())
+        return cgd(x, self.inplace, *self.parameters_in_order(), backend=self.backend)
 
     def forward_plain(self, x: torch.Tensor) -> torch.Tensor:
         """The equations as written, autograd doing the rest: the readable reference path."""
@@ -102,9 +119,9 @@ class CGD(nn.Module):
         return scale_by_attention(x, mean, peak, self.parameters_in_order(), self.inplace)
 
     def parameters_in_order(self):
-        """``w0, w1, w2, bias0, bias1, bias2``, the order ``attention_terms`` takes them in."""
+        """``w0, w1, w2, bias0, bias1, bias2``, the order ``cgd`` and ``packed_parameters`` take."""
         return self.w0, self.w1, self.w2, self.bias0, self.bias1, self.bias2
 
     def extra_repr(self) -> str:
         return (f'in_channels={self.in_channels}, identity_init={self.identity_init}, '
-                f'inplace={self.inplace}')
+                f'inplace={self.inplace}, backend={self.backend!r}')
