@@ -16,15 +16,24 @@ def read_scalars(work_dir) -> List[dict]:
 
 
 def curve_points(records: List[dict]):
-    """``(train, val)``: (iteration, loss) pairs and (iteration, record) pairs; a val record's
-    own 'step' is the epoch, so it takes the iteration of the training record before it."""
-    train, val, last_iter = [], [], 0
+    """``(train, val)``: (iteration, loss) pairs and (iteration, record) pairs.
+
+    A validation record's ``step`` is the iteration it followed only where the ``LoggerHook``
+    ran with ``log_metric_by_epoch=False``; by default it is the epoch (0 all along an
+    iteration-based run), which such logs give away by stepping back behind the training records
+    (or being 0): they are refused rather than drawn at the wrong iterations."""
+    train, val, last_iter = [], [], 1
     for r in records:
         if 'loss' in r:
             train.append((r['iter'], r['loss']))
             last_iter = r['iter']
         elif 'coco/bbox_mAP' in r:
-            val.append((last_iter, r))
+            if r['step'] < last_iter:
+                raise ValueError(
+                    f"a validation record has 'step': {r['step']} after the training record of "
+                    f'iteration {last_iter}: it gives the epoch, not the iteration; expected a '
+                    'run logged with default_hooks.logger.log_metric_by_epoch=False')
+            val.append((r['step'], r))
     return train, val
 
 
@@ -34,7 +43,7 @@ def plot_training_curves(runs: Dict[str, str], out_path) -> None:
     ax_loss, ax_ap = fig.subplots(1, 2)
     for label, work_dir in runs.items():
         train, val = curve_points(read_scalars(work_dir))
-        ax_loss.plot(*zip(*train), label=label)
+        ax_loss.plot(*zip(*train), '.-', label=label)
         for key, style in (('coco/bbox_mAP', '-o'), ('coco/segm_mAP', '--s')):
             points = [(it, r[key]) for it, r in val if key in r]
             if points:
