@@ -1,13 +1,20 @@
+import io
 import math
+import re
+import warnings
 
+import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmdet.utils import register_all_modules
 from mmengine.registry import MODELS as ROOT_MODELS
 from mmengine.registry import Registry
+from torch_support import onnx_export_kwargs
 
+from mmdet_cgd.models import CGDResNet
 from mmdet_cgd.models.layers import CGD
+from mmdet_cgd.utils.errors import CGDConfigError
 
 SHAPES = [(1, 1, 1, 1), (1, 3, 5, 7), (2, 8, 1, 1), (3, 16, 9, 4), (2, 1, 6, 6), (1, 64, 13, 11)]
 
@@ -112,3 +119,38 @@ def test_build_plugin_layer_passes_in_channels_and_names_it_cgd():
     from mmcv.cnn import build_plugin_layer
     name, layer = build_plugin_layer(dict(type='CGD'), postfix='_1', in_channels=12)
     assert name == 'cgd_1' and layer.in_channels == 12
+
+
+@pytest.mark.parametrize('option', ['identity_init', 'inplace'])
+@pytest.mark.parametrize('bad', ['no', 'False', 1, 0, None])
+def test_a_non_bool_option_names_the_option_expected_and_given(option, bad):
+    """'False' is a true string: taken as given it would scale in place or zero w2."""
+    with pytest.raises(CGDConfigError, match=rf"{option} must be True or False, got {bad!r} "
+                                             rf"\({type(bad).__name__}\)"):
+        CGD(4, **{option: bad})
+
+
+@pytest.mark.parametrize('option', ['identity_init', 'inplace'])
+def test_numpy_bools_are_taken_as_bools(option):
+    layer = CGD(4, **{option: np.bool_(True)})
+    assert getattr(layer, option) is True
+
+
+@pytest.mark.parametrize('bad', ['triton', 'PyTorch', None])
+def test_a_bad_backend_names_the_allowed_values_and_what_was_given(bad):
+    with pytest.raises(CGDConfigError, match=rf"backend must be one of 'auto', 'pytorch', got "
+                                             rf"{re.escape(repr(bad))}"):
+        CGD(4, backend=bad)
+
+
+def test_onnx_export_of_a_cgd_backbone_warns_nothing_from_our_code():
+    """#31 item 9: the channel check converted a traced size to a Python bool."""
+    backbone = CGDResNet(depth=18, plugins=[dict(cfg=dict(type='CGD'),
+                                                 position='before_norm1')]).eval()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        torch.onnx.export(backbone, torch.randn(1, 3, 32, 32), io.BytesIO(), opset_version=17,
+                          **onnx_export_kwargs())
+    ours = [f'{w.filename}:{w.lineno}: {w.message}' for w in caught
+            if 'mmdet_cgd' in w.filename or issubclass(w.category, torch.jit.TracerWarning)]
+    assert not ours
