@@ -1,5 +1,6 @@
-"""The benchmark: its statistics on samples with known answers, its pairing, its verdicts, and
-the tool end to end at a toy size (tables, chart, raw samples, quiet output)."""
+"""The cost study: its statistics on samples with known answers, its pairing, its verdicts, the
+layer against its bound, and the tool end to end at a toy size (tables, chart, raw samples with
+the command that made them, quiet output)."""
 import json
 import math
 import random
@@ -7,24 +8,9 @@ import runpy
 
 import cv2
 import pytest
-from cgd_cost.layer import (
-    ALLOCATING_BOUND,
-    BACKWARD,
-    BACKWARD_ALLOCATING,
-    BACKWARD_BOUND,
-    FORWARD,
-    FORWARD_ALLOCATING,
-    FORWARD_BOUND,
-    INFERENCE,
-    layer_timings,
-    layer_timings_in_fresh_processes,
-    pooled,
-    process_median_ratios,
-    ratios_to_bounds,
-)
 from cgd_cost.memory import peaks_in_fresh_processes
 from cgd_cost.stats import MET, MISSED, NOT_RESOLVED, Interval, median_interval, verdict
-from cgd_cost.targets import PAPER, layer_workload, target_rows
+from cgd_cost.targets import GOALS, PAPER, target_rows
 from cgd_cost.timing import paired_times, ratios
 from tool_helpers import REPO, python
 
@@ -94,36 +80,6 @@ def test_pairs_alternate_their_order_and_warmup_is_untimed():
         paired_times({'a': (fn('base'), fn('a'))}, rounds=0, warmup=0, device='cpu')
 
 
-def test_layer_ratios_divide_each_round_by_its_own_bound():
-    times = {FORWARD: [2.0, 3.0], FORWARD_BOUND: [1.0, 2.0], BACKWARD: [6.0, 6.0],
-             BACKWARD_BOUND: [3.0, 4.0], INFERENCE: [1.0, 1.0],
-             FORWARD_ALLOCATING: [3.0, 3.0], ALLOCATING_BOUND: [2.0, 3.0],
-             BACKWARD_ALLOCATING: [9.0, 8.0]}
-    assert ratios_to_bounds(times) == {FORWARD: [2.0, 1.5], BACKWARD: [2.0, 1.5],
-                                       INFERENCE: [1.0, 0.5], FORWARD_ALLOCATING: [1.5, 1.0],
-                                       BACKWARD_ALLOCATING: [3.0, 2.0]}
-
-
-def test_layer_timings_run_the_training_path_in_place_on_a_tiny_input():
-    times = layer_timings([2, 8, 16, 16], rounds=2, warmup=0, device='cpu')
-    assert all(len(v) == 2 and min(v) > 0 for v in times.values())
-    with pytest.raises(ValueError, match=r'\(N, C, H, W\), got \(8, 16, 16\)'):
-        layer_timings([8, 16, 16], rounds=1, warmup=0, device='cpu')
-
-
-def test_each_fresh_process_gives_one_median_ratio_per_pass():
-    per_process = layer_timings_in_fresh_processes([1, 8, 16, 16], processes=2, rounds=3,
-                                                   warmup=0, device='cpu')
-    assert len(per_process) == 2 and all(len(t[FORWARD]) == 3 for t in per_process)
-    assert len(pooled(per_process)[FORWARD]) == 6
-    medians = process_median_ratios(per_process)
-    assert set(medians) == {FORWARD, BACKWARD, FORWARD_ALLOCATING, BACKWARD_ALLOCATING,
-                            INFERENCE}
-    expected = [sorted(f / b for f, b in zip(t[FORWARD], t[FORWARD_BOUND]))[1]
-                for t in per_process]
-    assert medians[FORWARD] == pytest.approx(expected)
-
-
 def test_fresh_processes_measure_the_same_peak_for_the_same_step():
     peaks = peaks_in_fresh_processes('backbone', ['plain'], (128, 128), 1, 'cpu', runs=2)
     first, second = peaks['plain']
@@ -131,30 +87,36 @@ def test_fresh_processes_measure_the_same_peak_for_the_same_step():
     assert abs(first - second) / first < 0.02  # mmap-served tensors: no heap fragmentation
 
 
-def _synthetic_result(forward, forward_backward, peaks):
-    """A backbone result whose paper-placement ratios are the given lists."""
+def _synthetic_result(forward, forward_backward, peaks, model='backbone', device='cpu'):
+    """A result whose paper-placement ratios are the given lists."""
     pairs = [(1.0, r) for r in forward]
-    return dict(model='backbone', size=[64, 64], batch=1, rounds=len(forward), memory_runs=len(
+    return dict(model=model, device=device, size=[64, 64], batch=1, rounds=len(forward),
+                memory_runs=len(
         peaks), variants={'plain': dict(peak_bytes=[100] * len(peaks)), PAPER: dict(
             forward=pairs, forward_backward=[(2.0, 2.0 * r) for r in forward_backward],
             peak_bytes=[100 * p for p in peaks])})
 
 
 def test_targets_get_a_verdict_from_their_interval():
-    result = _synthetic_result(forward=[1.0 + i / 1000 for i in range(12)],  # within 1.02
-                               forward_backward=[1.05 + i / 1000 for i in range(12)],  # > 1.04
+    result = _synthetic_result(forward=[1.03 + i / 1000 for i in range(12)],  # within 1.05
+                               forward_backward=[1.09 + i / 1000 for i in range(12)],  # > 1.08
                                peaks=[1.04, 1.06, 1.05, 1.03, 1.07, 1.04])  # straddles 1.05
-    layer = {FORWARD: [1.4] * 6 + [1.6] * 6, BACKWARD: [2.0] * 12,
-             FORWARD_ALLOCATING: [1.2] * 12, BACKWARD_ALLOCATING: [1.3] * 12}
-    rows = target_rows([result], layer, layer_workload([1, 8, 16, 16], 12, 3), 0.95)
-    got = {r['target']: r['verdict'] for r in rows}
-    assert got == {'forward': MET, 'forward + backward': MISSED,
-                   'training-step peak memory': NOT_RESOLVED,
-                   f'layer alone: {FORWARD}': NOT_RESOLVED,
-                   f'layer alone: {BACKWARD}': MISSED,
-                   f'layer alone: {FORWARD_ALLOCATING}': MET,
-                   f'layer alone: {BACKWARD_ALLOCATING}': MET}
+    rows = target_rows([result], 0.95)
+    got = {r['target']: (r['goal'], r['verdict']) for r in rows}
+    assert got == {'forward': (1.05, MET), 'training step': (1.08, MISSED),
+                   'training-step peak memory': (1.05, NOT_RESOLVED)}
     assert rows[0]['workload'] == 'ResNet-50, 1x3x64x64, 12 paired rounds'
+
+
+def test_goals_follow_the_device_and_the_model():
+    same = [1.0] * 12
+    cuda = target_rows([_synthetic_result(same, same, [1.0] * 6, 'mask_rcnn', 'cuda:0'),
+                        _synthetic_result(same, same, [1.0] * 6, 'backbone', 'cuda')], 0.95)
+    assert [(r['target'], r['goal']) for r in cuda] == [
+        ('training iteration', 1.03), ('training-step peak memory', 1.02),
+        ('training step', 1.03)]
+    assert target_rows([_synthetic_result(same, same, [1.0] * 6, 'mask_rcnn')], 0.95) == []
+    assert {g for goals in GOALS.values() for _, _, g in goals} <= {1.02, 1.03, 1.05, 1.08}
 
 
 def _table(markdown, heading):
@@ -174,9 +136,7 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
     proc = python(BENCHMARK, '--variants', *variants, '--size', '64', '96', '--rounds', '2',
                   '--memory-runs', '1', '--headline-size', '64', '64', '--headline-batch', '1',
                   '--headline-rounds', '1', '--headline-memory-runs', '0', '--flops-size', '64',
-                  '64', '--layer-shape', '1', '8', '16', '16', '--layer-processes', '2',
-                  '--layer-rounds', '2', '--warmup', '0', '--markdown',
-                  tmp_path / 'doc' / 'bench.md', '--chart',
+                  '64', '--warmup', '0', '--markdown', tmp_path / 'doc' / 'bench.md', '--chart',
                   tmp_path / 'doc' / 'images' / 'bench.png', timeout=300)
     markdown = (tmp_path / 'doc' / 'bench.md').read_text()
     assert f'Command: `python {BENCHMARK} --variants plain' in markdown
@@ -199,30 +159,18 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
 
     head, rows = _table(markdown, '## Targets')
     assert head[-2:] == ['coverage', 'verdict']
-    assert [r[0] for r in rows] == ['forward', 'forward + backward', 'training-step peak memory',
-                                    'forward', 'forward + backward'] + [
-                                        f'layer alone: {name}' for name in (
-                                        FORWARD, BACKWARD, FORWARD_ALLOCATING,
-                                        BACKWARD_ALLOCATING)]
+    assert [r[0] for r in rows] == ['forward', 'training step', 'training-step peak memory',
+                                    'forward', 'training step']
     # 2 rounds, 1 process: intervals hold the median with < 95%, so no verdict is made
     assert {r[-1] for r in rows} == {NOT_RESOLVED}
     assert 'too few for a verdict' in markdown
 
-    _, rows = _table(markdown, '## The CGD layer alone')
-    assert 'of the forward bound' in dict((r[0], r[2]) for r in rows)[FORWARD]
-
     raw = json.loads((tmp_path / 'doc' / 'bench.json').read_text())
+    assert raw['command'].startswith(f'python {BENCHMARK} --variants plain')
+    assert raw['command'].endswith('bench.png') and raw['layer_bound'] is None
     assert len(raw['models'][0]['variants'][PAPER]['forward']) == 2
     assert len(raw['models'][0]['variants']['plain']['peak_bytes']) == 1
     assert cv2.imread(str(tmp_path / 'doc' / 'images' / 'bench.png')) is not None
-
-    assert len(raw['layer']['processes']) == 2
-    # the layer's 2 processes spread over the run: before the first model, then between them
-    lines = proc.stdout.splitlines()
-    layer = [i for i, line in enumerate(lines) if 'CGD alone' in line]
-    first = next(i for i, line in enumerate(lines) if 'backbone 1x3x64x96' in line)
-    headline = next(i for i, line in enumerate(lines) if 'backbone 1x3x64x64' in line)
-    assert len(layer) == 2 and layer[0] < first < layer[1] < headline, lines
 
     # progress and tables only: no per-parameter init log from mmengine
     assert 'init' not in proc.stdout.lower() and 'init' not in proc.stderr.lower()
@@ -232,12 +180,6 @@ def test_tool_end_to_end_writes_tables_with_intervals_chart_and_raw_samples(tmp_
 @pytest.fixture(scope='module')
 def tool():
     return runpy.run_path(str(REPO / BENCHMARK))  # its functions, without running main()
-
-
-def test_layer_processes_spread_evenly_over_the_slots(tool):
-    spread = tool['spread']
-    assert spread(6, 3) == [2, 2, 2] and spread(5, 3) == [2, 2, 1]
-    assert spread(1, 3) == [1, 0, 0] and spread(0, 2) == [0, 0]
 
 
 @pytest.mark.parametrize('args, message', [
@@ -260,9 +202,8 @@ def test_tool_puts_the_raw_samples_beside_the_markdown(tool, tmp_path):
     assert args.variants[0] == 'plain' and PAPER in args.variants
 
 
-def _write_run(path, forward, forward_backward, peaks, layer_seconds=None):
-    raw = dict(models=[_synthetic_result(forward, forward_backward, peaks)],
-               layer=dict(shape=[1, 8, 16, 16], processes=layer_seconds))
+def _write_run(path, forward, forward_backward, peaks):
+    raw = dict(models=[_synthetic_result(forward, forward_backward, peaks)])
     path.write_text(json.dumps(raw))
     return path
 
@@ -275,7 +216,7 @@ def test_compare_says_per_target_whether_two_runs_agree(tmp_path):
                         [1.0] * 6)
     rows = [line.split('|')[1:-1] for line in agreement_table(first, second).splitlines()[2:]]
     got = {r[0].strip(): (r[4].strip(), r[5].strip()) for r in rows}
-    assert got == {'forward': ('yes', 'yes'), 'forward + backward': ('**no**', 'no'),
+    assert got == {'forward': ('yes', 'yes'), 'training step': ('**no**', 'no'),
                    'training-step peak memory': ('yes', 'yes')}
 
     other = _write_run(tmp_path / 'c.json', same[:6], same[:6], [1.0] * 6)  # 6 rounds, not 12
@@ -289,27 +230,26 @@ def test_compare_says_per_target_whether_two_runs_agree(tmp_path):
                                             ('cuda:1', 'spawn'), ('meta', 'spawn')])
 def test_children_are_spawned_off_the_cpu(device, method):
     """A forked child of a process that initialised CUDA cannot use it (seen on the H200)."""
-    from cgd_cost.processes import start_method
+    from cgd_cost.memory import start_method
     assert start_method(device) == method
 
 
-def test_a_layer_measurement_off_the_cpu_runs_in_a_spawned_child(monkeypatch):
+def test_a_memory_measurement_off_the_cpu_runs_in_a_spawned_child(monkeypatch):
     """The whole path a CUDA run takes, on ``meta`` (a device that is not the CPU): the pool
     asks for 'spawn', and the spawned child imports what it runs and measures."""
     import multiprocessing
 
-    import cgd_cost.processes
+    import cgd_cost.memory
     asked, real = [], multiprocessing.get_context
 
     def get_context(method):
         asked.append(method)
         return real(method)
 
-    monkeypatch.setattr(cgd_cost.processes.multiprocessing, 'get_context', get_context)
-    per_process = layer_timings_in_fresh_processes([1, 4, 8, 8], processes=1, rounds=1,
-                                                   warmup=0, device='meta')
-    assert asked == ['spawn']
-    assert len(per_process) == 1 and len(per_process[0][FORWARD]) == 1
+    monkeypatch.setattr(cgd_cost.memory.multiprocessing, 'get_context', get_context)
+    peaks = peaks_in_fresh_processes('backbone', ['plain'], (64, 64), 1, 'meta', runs=1)
+    assert set(asked) == {'spawn'}
+    assert len(peaks['plain']) == 1 and isinstance(peaks['plain'][0], int)
 
 
 def test_the_seven_pass_bound_is_seven_activations_at_the_copy_bandwidth():
@@ -328,8 +268,9 @@ def test_the_layer_against_its_bound_gives_a_row_per_shape_and_dtype():
     assert set(rows) == {(s, d) for s in ((1, 4, 5, 5), (2, 2048, 25, 38))
                          for d in ('float32', 'float16')}
     for r in rows.values():
-        assert r['fused']['low'] <= r['fused']['median'] <= r['fused']['high']
-        assert r['ratio'] == pytest.approx(r['fused']['median'] / r['bound'])
+        for path in ('cgd', 'pytorch_path'):  # backend='auto' and 'pytorch'
+            assert r[path]['low'] <= r[path]['median'] <= r[path]['high']
+        assert r['ratio'] == pytest.approx(r['cgd']['median'] / r['bound'])
         assert r['path'].startswith('PyTorch path')  # CPU tensors: no Triton here
     assert rows[((2, 2048, 25, 38), 'float32')]['goal'] == '<= 0.10 ms'
     assert rows[((1, 4, 5, 5), 'float16')]['goal'] == '<= 1.5x bound'

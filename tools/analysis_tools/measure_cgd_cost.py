@@ -1,31 +1,27 @@
 """CGD's cost against plain ResNet-50 and the other attention plugins, with intervals and verdicts.
 
-    python tools/analysis_tools/measure_cgd_cost.py        # default: ~10 min on 2 idle CPU cores
-    python tools/analysis_tools/measure_cgd_cost.py --markdown docs/cost.md \\
-        --chart docs/images/cost.png           # regenerate the docs
-    python tools/analysis_tools/measure_cgd_cost.py --models backbone detector --device cuda
-    python tools/analysis_tools/measure_cgd_cost.py --device cuda --amp float16 --compile
+    python tools/analysis_tools/measure_cgd_cost.py        # default: ~8 min on 2 idle CPU cores
+    python tools/analysis_tools/measure_cgd_cost.py --markdown docs/cost.md \
+        --chart docs/images/cost.png           # regenerate the docs (and docs/cost.json)
     python tools/analysis_tools/measure_cgd_cost.py --compare RUN1.json RUN2.json
 
-On a GPU, issue #24's measurement (the layer against its 7-pass bound at the shapes of layer1 and
+On a GPU, issue #30's measurement (the layer against its 7-pass bound at the shapes of layer1 and
 layer4, float32 and float16; CGD-ResNet-50 and Mask R-CNN training steps against plain at
 2 x 3 x 800 x 1216; run it again with --amp float16):
     python tools/analysis_tools/measure_cgd_cost.py --device cuda --layer-bound \
         --models backbone mask_rcnn --variants plain 'CGD paper (before_norm1)' \
-        --size 800 1216 --batch 2 --rounds 20 --warmup 3 --memory-runs 1 \
-        --layer-processes 0 --headline-rounds 0 --flops-size 0 0
+        --size 800 1216 --batch 2 --rounds 12 --warmup 3 --memory-runs 1 \
+        --headline-rounds 0 --flops-size 0 0
 
 Every variant is timed in pairs with plain (back to back, alternating order) over --rounds
 rounds at --size; each figure is the median of the per-pair ratios with a distribution-free
 interval. The headline size (--headline-size, fewer rounds) repeats the paper placement's
 figures at the detectors' input size. Peak memory: one fresh process per variant and run
-(at --size; at the headline size too with --headline-memory-runs).
-Writes the markdown, the chart and the raw samples (benchmark.json).
+(at --size; at the headline size too with --headline-memory-runs). Writes the markdown, the
+chart and the raw samples (beside the markdown, ``.json``), each with the command that made it.
 """
 import argparse
 import datetime
-import functools
-import itertools
 import json
 import os
 import platform
@@ -33,26 +29,13 @@ import shlex
 import sys
 import time
 from pathlib import Path
-from typing import List
 
 import torch
 from cgd_cost.bound import bound_table, layer_against_bound
 from cgd_cost.compare import agreement_table
-from cgd_cost.layer import (
-    layer_timings_in_fresh_processes,
-    pooled,
-    process_median_ratios,
-)
-from cgd_cost.report import (
-    bar_chart,
-    coverage_note,
-    layer_table,
-    model_table,
-    model_title,
-    targets_table,
-)
+from cgd_cost.report import bar_chart, coverage_note, model_table, model_title, targets_table
 from cgd_cost.suite import BASELINE, measure_model
-from cgd_cost.targets import PAPER, layer_workload, target_rows
+from cgd_cost.targets import PAPER, target_rows
 from cgd_cost.variants import VARIANTS
 
 
@@ -78,19 +61,14 @@ def parse_args(argv=None):
     add('--headline-variants', nargs='+', default=[PAPER], choices=list(VARIANTS))
     add('--flops-size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'),
         help='image size for FLOPs per image (0 0: do not count)')
-    add('--layer-shape', nargs=4, type=int, default=[2, 256, 200, 304],
-        metavar=('N', 'C', 'H', 'W'), help='CGD-alone input (default: layer1 at 800x1216)')
-    add('--layer-processes', type=int, default=6,
-        help='fresh processes for the CGD-alone test, each one sample (0: skip the test)')
-    add('--layer-rounds', type=int, default=8, help='rounds per process for the CGD-alone test')
     add('--layer-bound', action='store_true',
-        help='also: the layer (mmdet_cgd.ops.cgd) against its 7-pass bound at the device\'s '
-        'copy bandwidth, at issue #24\'s shapes, float32 and float16 (30 rounds each)')
+        help="also: the CGD layer against its 7-pass bound at the device's copy bandwidth, "
+        "at issue #30's shapes, float32 and float16 (30 rounds each)")
     add('--warmup', type=int, default=1, help='untimed rounds before each timed set')
     add('--confidence', type=float, default=0.95)
     add('--device', default='cpu')
     add('--amp', choices=['float16', 'bfloat16'],
-        help='the models under autocast to this dtype (the CGD-alone test stays float32)')
+        help='the models under autocast to this dtype')
     add('--compile', nargs='?', const='inductor', metavar='BACKEND',
         help='the models under torch.compile (default backend: inductor); the warm-up rounds '
              'compile')
@@ -108,12 +86,11 @@ def parse_args(argv=None):
     if not [v for v in args.variants if v != BASELINE]:
         parser.error(f'--variants: give at least one variant besides {BASELINE!r}, '
                      f'got {args.variants}')
-    for name in ('rounds', 'batch', 'headline_batch', 'layer_rounds'):
+    for name in ('rounds', 'batch', 'headline_batch'):
         if getattr(args, name) < 1:
             parser.error(f'--{name.replace("_", "-")} must be at least 1, '
                          f'got {getattr(args, name)}')
-    for name in ('memory_runs', 'headline_rounds', 'headline_memory_runs', 'layer_processes',
-                 'warmup'):
+    for name in ('memory_runs', 'headline_rounds', 'headline_memory_runs', 'warmup'):
         if getattr(args, name) < 0:
             parser.error(f'--{name.replace("_", "-")} must be 0 or more, '
                          f'got {getattr(args, name)}')
@@ -143,11 +120,6 @@ def machine(device: str) -> str:
     return f'CPU {name}, {os.cpu_count()} cores, torch using {torch.get_num_threads()} threads'
 
 
-def spread(total: int, slots: int) -> List[int]:
-    """``total`` split over ``slots`` as evenly as possible, the larger shares first."""
-    return [total // slots + (i < total % slots) for i in range(slots)]
-
-
 def load() -> str:
     return '/'.join(f'{x:.2f}' for x in os.getloadavg())
 
@@ -160,40 +132,24 @@ def run(args) -> str:
               'compete for the cores, expect wider intervals')
     flops_size = tuple(args.flops_size) if all(args.flops_size) else None
     modes = dict(amp=args.amp, compile_backend=args.compile)
-    stages = [functools.partial(measure_model, m, args.variants, tuple(args.size), args.batch,
-                                args.rounds, args.warmup, args.memory_runs, args.device,
-                                flops_size, **modes) for m in args.models]
+    results = [measure_model(m, args.variants, tuple(args.size), args.batch, args.rounds,
+                             args.warmup, args.memory_runs, args.device, flops_size, **modes)
+               for m in args.models]
     if args.headline_rounds:
-        stages.append(functools.partial(
-            measure_model, 'backbone', args.headline_variants, tuple(args.headline_size),
-            args.headline_batch, args.headline_rounds, args.warmup,
-            args.headline_memory_runs, args.device, **modes))
-    # the layer's processes before, between and after the models: its samples span the run
-    layer_slots = spread(args.layer_processes, len(stages) + 1)
-    per_process, results = [], []
-    for stage, processes in itertools.zip_longest(stages, layer_slots):
-        if processes:
-            print(f'[benchmark] CGD alone, input {tuple(args.layer_shape)}: {processes} fresh '
-                  f'process(es) x {args.layer_rounds} rounds against its bounds '
-                  f'({len(per_process) + processes}/{args.layer_processes})')
-            per_process += layer_timings_in_fresh_processes(
-                args.layer_shape, processes, args.layer_rounds, args.warmup, args.device)
-        if stage:
-            results.append(stage())
+        results.append(measure_model(
+            'backbone', args.headline_variants, tuple(args.headline_size), args.headline_batch,
+            args.headline_rounds, args.warmup, args.headline_memory_runs, args.device, **modes))
     bound = layer_against_bound(args.device) if args.layer_bound else None
-    times = layer_ratios = None
-    if per_process:
-        times, layer_ratios = pooled(per_process), process_median_ratios(per_process)
     run_line = (f'Run: {started:%Y-%m-%d %H:%M} UTC, {(time.time() - t0) / 60:.1f} min; load '
                 f'average (1/5/15 min) {load_start} at the start, {load()} at the end.')
-    markdown = render(args, results, times, layer_ratios, run_line, bound)
+    markdown = render(args, results, run_line, bound)
 
     for path in (args.markdown, args.chart):
         path.parent.mkdir(parents=True, exist_ok=True)
     args.markdown.write_text(markdown)
     bar_chart(results, args.confidence, args.chart)
-    raw = dict(command=command_line(), machine=machine(args.device), torch=torch.__version__,
-               models=results, layer=dict(shape=args.layer_shape, processes=per_process or None),
+    raw = dict(command=command_line(), started=f'{started:%Y-%m-%d %H:%M} UTC',
+               machine=machine(args.device), torch=torch.__version__, models=results,
                layer_bound=bound)
     args.raw.write_text(json.dumps(raw, indent=1))
     return markdown
@@ -203,7 +159,7 @@ def command_line() -> str:
     return shlex.join(['python', 'tools/analysis_tools/measure_cgd_cost.py', *sys.argv[1:]])
 
 
-def render(args, results, times, layer_ratios, run_line: str, bound=None) -> str:
+def render(args, results, run_line: str, bound=None) -> str:
     """The markdown page: how it was measured, the targets' verdicts, then every table."""
     conf = args.confidence
     text = [
@@ -211,37 +167,22 @@ def render(args, results, times, layer_ratios, run_line: str, bound=None) -> str
         f'Command: `{command_line()}`  ',
         f'Machine: {machine(args.device)}; torch {torch.__version__}.  ', run_line, '',
         'Each ratio is the median, over paired rounds, of variant / plain timed back to back in '
-        'alternating order (the layer: its time / its bound in the same round, the median of '
-        'each fresh process one sample), with a '
-        f'distribution-free {conf:.0%} interval for that median (order statistics) in brackets. '
-        'A target is **met** only where the whole interval is within the goal, **missed** where '
-        'it is entirely outside, **not resolved** where it straddles the goal or fewer samples '
-        f'than a {conf:.0%} interval needs were taken. Peak memory: what one training step adds '
-        'at its peak over the model, input and gradients, after a first step (CPU: RSS '
-        'high-water mark, with allocations over 64 KiB served by mmap so that it follows the '
-        'live tensors; CUDA: max_memory_allocated), each measurement in a fresh process, '
-        'paired with plain by run; MiB as median (min-max) over the runs.', '',
-        '## Targets', '', targets_table(target_rows(
-            results, layer_ratios,
-            layer_workload(args.layer_shape, args.layer_processes, args.layer_rounds), conf))]
+        f'alternating order, with a distribution-free {conf:.0%} interval for that median '
+        '(order statistics) in brackets. A target is **met** only where the whole interval is '
+        'within the goal, **missed** where it is entirely outside, **not resolved** where it '
+        f'straddles the goal or fewer samples than a {conf:.0%} interval needs were taken. Peak '
+        'memory: what one training step adds at its peak over the model, input and gradients, '
+        'after a first step (CPU: RSS high-water mark, with allocations over 64 KiB served by '
+        'mmap so that it follows the live tensors; CUDA: max_memory_allocated), each '
+        'measurement in a fresh process, paired with plain by run; MiB as median (min-max) '
+        'over the runs.', '',
+        '## Targets', '', targets_table(target_rows(results, conf))]
     for result in results:
         text += ['', f'## {model_title(result)}', '',
                  coverage_note(result['rounds'], 'paired rounds', conf) + '; ' + (
                      coverage_note(result['memory_runs'], 'memory processes per variant', conf)
                      if result['memory_runs'] else 'memory not measured at this size') + '.',
                  '', model_table(result, conf)]
-    if times:
-        text += ['', f'## The CGD layer alone, input {tuple(args.layer_shape)} float32', '',
-                 'Forward bound (in place): one read pass plus one in-place read/write pass over '
-                 'the activation; allocating: one read pass plus one pass writing a new tensor. '
-                 'Backward bound: read g and y once for the per-channel reduction (two read '
-                 'passes), read g and write a new gradient tensor once (a gradient is a fresh '
-                 'tensor, so on CPU its first-touch page faults are part of the bound).', '',
-                 coverage_note(args.layer_processes, 'processes', conf) + f' (the median of '
-                 f'each one\'s {args.layer_rounds} rounds is one sample; the processes run '
-                 'before, between and after the model measurements, so they span the run); '
-                 'times are medians over all rounds.', '',
-                 layer_table(times, layer_ratios, conf)]
     if bound:
         text += ['', '## The CGD layer against its 7-pass bound', '', bound_table(bound)]
     chart_link = os.path.relpath(args.chart, args.markdown.parent)

@@ -4,13 +4,13 @@ A training forward + backward must move the activation at least 7 times: the for
 for the pooling, then reads it again and writes y; the backward reads the gradient and the kept
 tensor for the per-channel sums, then reads the gradient and writes the input gradient. At the
 device's copy bandwidth (measured: a device-to-device copy reads and writes each byte once)
-that is ``7 * bytes / bandwidth``. The layer is ``mmdet_cgd.ops.cgd`` (in place, as the paper
-placement runs it), its parameters float32 and x in the dtype; the plain PyTorch path
-(``CGD.forward_plain``, autograd over mean, amax and the product) is timed beside it. Each time
-is one forward + backward between two CUDA events (host clock on CPU), ``rounds`` after
-``warmup``; the median with its order-statistic interval.
+that is ``7 * bytes / bandwidth``. The layer is CGD in place, as the paper placement runs it,
+its parameters float32 and x in the dtype: as users run it (``backend='auto'``: the Triton
+kernels where they run) and on its PyTorch path (``backend='pytorch'``), the two timed alike.
+Each time is one forward + backward between two CUDA events (host clock on CPU), host work
+included, ``rounds`` after ``warmup``; the median with its order-statistic interval.
 """
-from typing import Callable, List, Sequence
+from typing import List, Sequence
 
 import torch
 
@@ -39,60 +39,57 @@ def bound_seconds(shape: Sequence[int], dtype: torch.dtype, bandwidth: float) ->
     return PASSES * numel * torch.empty(0, dtype=dtype).element_size() / bandwidth
 
 
-def train_seconds(layer_call: Callable, shape: Sequence[int], dtype: torch.dtype, device: str,
-                  params: List[torch.Tensor], rounds: int, warmup: int) -> List[float]:
-    """Seconds of ``y = layer_call(x)`` and its backward, x a fresh non-leaf each round."""
+def train_seconds(layer: torch.nn.Module, shape: Sequence[int], dtype: torch.dtype, device: str,
+                  rounds: int, warmup: int) -> List[float]:
+    """Seconds of ``y = layer(x)`` and its backward, x a fresh non-leaf each round."""
     source = torch.randn(shape, device=device, dtype=dtype, requires_grad=True)
     g = torch.randn(shape, device=device, dtype=dtype)
+    inputs = [source, *layer.parameters()]
     times = []
     for r in range(warmup + rounds):
         x = source.clone()  # a conv output's stand-in; not timed
-
-        t = timed(lambda x=x: torch.autograd.grad(layer_call(x), [source, *params], g), device)
+        t = timed(lambda x=x: torch.autograd.grad(layer(x), inputs, g), device)
         if r >= warmup:
             times.append(t)
     return times
 
 
 def cgd_path(x: torch.Tensor) -> str:
-    """Which implementation ``mmdet_cgd.ops.cgd`` takes for ``x``: its Triton kernels on CUDA
-    where they can run, else its PyTorch path (with ``triton_unavailable_reason``)."""
-    from mmdet_cgd.ops import triton_cgd
-    reason = triton_cgd.triton_unavailable_reason()
-    if reason:
-        return f'PyTorch path: {reason}'
-    return ('Triton kernels' if triton_cgd.applies(x) else
-            'PyTorch path (this input does not take the Triton path)')
+    """Which implementation ``mmdet_cgd.ops.cgd`` takes for ``x`` with ``backend='auto'``."""
+    from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason
+    from mmdet_cgd.ops.dispatch import triton_allowed
+    if triton_allowed('auto') and cgd_triton.applies(x):
+        return 'Triton kernels'
+    reason = triton_unavailable_reason()
+    return f'PyTorch path: {reason}' if reason else 'PyTorch path'
 
 
 def layer_against_bound(device: str, shapes=SHAPES, dtypes=('float32', 'float16'),
                         rounds: int = 30, warmup: int = 5, copy_bytes: int = 2**30,
                         confidence: float = 0.95) -> dict:
-    """Rows per (shape, dtype): fused and plain medians with intervals, the bound, ratios."""
-    from mmdet_cgd.models.layers.cgd import CGD
-    from mmdet_cgd.ops import cgd
+    """Rows per (shape, dtype): the layer's median with its interval (``backend='auto'``
+    and ``'pytorch'``), the bound, their ratio and the goal."""
+    from mmdet_cgd.models.layers import CGD
     bandwidth = copy_bandwidth(device, copy_bytes)
     rows = []
     for shape in shapes:
         torch.manual_seed(0)
         layer = CGD(shape[1], inplace=True).to(device)
-        params = list(layer.parameters_in_order())  # the order ops.cgd takes
+        pytorch_path = CGD(shape[1], inplace=True, backend='pytorch').to(device)
+        pytorch_path.load_state_dict(layer.state_dict())
         for name in dtypes:
             dtype = getattr(torch, name)
-            fused = median_interval(train_seconds(lambda x, p=params: cgd(x, True, *p), shape,
-                                                  dtype, device, params, rounds, warmup),
-                                    confidence)
-            plain = median_interval(train_seconds(layer.forward_plain, shape, dtype, device,
-                                                  params, rounds, warmup), confidence)
+            cgd = median_interval(train_seconds(layer, shape, dtype, device, rounds, warmup),
+                                  confidence)
+            pytorch = median_interval(train_seconds(pytorch_path, shape, dtype, device, rounds,
+                                                    warmup), confidence)
             bound = bound_seconds(shape, dtype, bandwidth)
-            path = cgd_path(torch.empty(shape, dtype=dtype, device=device))
             goal = GOAL_SECONDS.get(tuple(shape))
-            rows.append(dict(shape=list(shape), dtype=name, path=path, fused=fused.__dict__,
-                             plain=plain.__dict__, bound=bound, ratio=fused.median / bound,
-                             goal=(f'<= {goal * 1e3:.2f} ms' if goal else
-                                   f'<= {GOAL_RATIO}x bound'),
-                             met=(fused.high <= goal) if goal else
-                             (fused.high <= GOAL_RATIO * bound)))
+            rows.append(dict(shape=list(shape), dtype=name, bound=bound, ratio=cgd.median / bound,
+                             path=cgd_path(torch.empty(shape, dtype=dtype, device=device)),
+                             cgd=cgd.__dict__, pytorch_path=pytorch.__dict__,
+                             goal=f'<= {goal * 1e3:.2f} ms' if goal else f'<= {GOAL_RATIO}x bound',
+                             met=cgd.high <= (goal or GOAL_RATIO * bound)))
     return dict(bandwidth=bandwidth, rows=rows, rounds=rounds, warmup=warmup)
 
 
@@ -102,11 +99,11 @@ def bound_table(result: dict) -> str:
              f"Training forward + backward, median [95% interval] of {result['rounds']} after "
              f"{result['warmup']} warm-ups; the goal is met where the whole interval is "
              'within it.', '',
-             '| activation (N, C, H, W) | dtype | CGD (ops.cgd) | plain PyTorch path | '
-             '7-pass bound | CGD / bound | goal | met | ops.cgd ran |',
+             "| activation (N, C, H, W) | dtype | CGD | CGD, backend='pytorch' | "
+             '7-pass bound | CGD / bound | goal | met | CGD ran |',
              '| :-- | :-- | --: | --: | --: | --: | :-- | :-- | :-- |']
     for r in result['rows']:
-        f, p = r['fused'], r['plain']
+        f, p = r['cgd'], r['pytorch_path']
         lines.append(f"| {', '.join(map(str, r['shape']))} | {r['dtype']} | "
                      f"{f['median'] * ms:.3f} ms [{f['low'] * ms:.3f}, {f['high'] * ms:.3f}] | "
                      f"{p['median'] * ms:.3f} ms | {r['bound'] * ms:.3f} ms | "

@@ -1,4 +1,4 @@
-"""Do two runs of the benchmark agree? Target by target, from their raw samples.
+"""Do two runs of the cost study agree? Target by target, from their raw samples.
 
 Two runs agree on a target when their intervals overlap: both can hold the same true median.
 The stricter reading, each run's median inside the other's interval, is reported beside it.
@@ -7,21 +7,13 @@ import json
 from pathlib import Path
 from typing import List
 
-from .layer import process_median_ratios
 from .report import describe
-from .targets import layer_workload, target_rows
+from .targets import target_rows
 
 
 def rows_of_run(path, confidence: float) -> List[dict]:
-    """The target rows (intervals and verdicts) of a run's ``benchmark.json``."""
-    raw = json.loads(Path(path).read_text())
-    layer = raw.get('layer') or {}
-    per_process = layer.get('processes')
-    if not per_process:
-        return target_rows(raw['models'], None, '', confidence)
-    rounds = len(next(iter(per_process[0].values())))
-    return target_rows(raw['models'], process_median_ratios(per_process),
-                       layer_workload(layer['shape'], len(per_process), rounds), confidence)
+    """The target rows (intervals and verdicts) of a run's raw samples (its ``.json``)."""
+    return target_rows(json.loads(Path(path).read_text())['models'], confidence)
 
 
 def agreement_table(first, second, confidence: float = 0.95) -> str:

@@ -1,19 +1,34 @@
 """Peak memory of one training step, each measurement in a fresh process.
 
 A process that built another variant first keeps that variant's heap (and, on CPU, its freed
-pages), so each measurement runs in its own child (``processes.fresh_process_pool``; on CPU
-forked from a forkserver that has imported mmdet and built nothing: fresh heaps without paying
-the imports again; elsewhere spawned). On CPU the child serves large allocations by mmap, so
-its RSS peak is that of the live tensors.
+pages), so each measurement runs in its own child: on CPU forked from a forkserver that has
+imported mmdet and built nothing (fresh heaps without paying the imports again); on any other
+device spawned, since a forked child of a process that initialised CUDA cannot use it (``Cannot
+re-initialize CUDA in forked subprocess``, seen on the H200). On CPU the child serves large
+allocations by mmap, so its RSS peak is that of the live tensors.
 """
 import ctypes
+import multiprocessing
 import re
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
-from .processes import fresh_process_pool
 from .workloads import build, workloads
+
+
+def start_method(device: str) -> str:
+    """'forkserver' for the CPU, 'spawn' for every other device type."""
+    return 'forkserver' if torch.device(device).type == 'cpu' else 'spawn'
+
+
+def fresh_process_pool(device: str):
+    """A one-worker pool whose worker is replaced after every task: each ``pool.apply`` runs
+    in a new child, started as ``start_method(device)`` says."""
+    ctx = multiprocessing.get_context(start_method(device))
+    if start_method(device) == 'forkserver':
+        ctx.set_forkserver_preload(['cgd_cost.memory'])
+    return ctx.Pool(1, maxtasksperchild=1)
 
 
 def _status_kib(field: str) -> int:

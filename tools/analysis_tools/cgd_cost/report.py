@@ -1,27 +1,16 @@
-"""The benchmark's markdown (tables with intervals and verdicts) and its bar chart."""
+"""The cost study's markdown (tables with intervals and verdicts) and its bar chart."""
 import statistics
-from typing import Dict, List, Sequence
+from typing import Sequence
 
 from matplotlib.figure import Figure
 
-from .layer import (
-    ALLOCATING_BOUND,
-    BACKWARD,
-    BACKWARD_ALLOCATING,
-    BACKWARD_BOUND,
-    FORWARD,
-    FORWARD_ALLOCATING,
-    FORWARD_BOUND,
-    INFERENCE,
-    READ,
-    READ_WRITE_INPLACE,
-    READ_WRITE_NEW,
-)
 from .stats import Interval, coverage_for, median_interval
 from .suite import BASELINE, baseline_seconds
-from .targets import MODEL_GOALS, ratio_samples
+from .targets import goals_of, ratio_samples
 
 MiB = 2**20
+CHARTED = (('forward', 'forward'), ('training step', 'forward_backward'),
+           ('training-step peak memory', 'peak_bytes'))
 MODEL_NAMES = dict(backbone='ResNet-50 backbone', detector='Faster R-CNN R50-FPN',
                    mask_rcnn='Mask R-CNN R50-FPN')
 
@@ -82,21 +71,6 @@ def coverage_note(count: int, what: str, confidence: float) -> str:
         f' (below {confidence:.0%}: too few for a verdict)' if cov < confidence else '')
 
 
-def layer_table(times: Dict[str, List[float]], layer_ratios: Dict[str, List[float]],
-                confidence: float) -> str:
-    """Median time of each pass, and the layer's ratios to its bounds with intervals."""
-    bound_of = {FORWARD: 'forward', BACKWARD: 'backward', INFERENCE: 'forward',
-                FORWARD_ALLOCATING: 'allocating forward', BACKWARD_ALLOCATING: 'backward'}
-    lines = ['| pass over the activation | median | x its bound |', '|---|---:|---|']
-    for name in (READ, READ_WRITE_INPLACE, READ_WRITE_NEW, FORWARD_BOUND, ALLOCATING_BOUND,
-                 BACKWARD_BOUND, FORWARD, BACKWARD, FORWARD_ALLOCATING, BACKWARD_ALLOCATING,
-                 INFERENCE):
-        ratio = (f'{describe(median_interval(layer_ratios[name], confidence))} of the '
-                 f'{bound_of[name]} bound' if name in bound_of else '')
-        lines.append(f'| {name} | {statistics.median(times[name]) * 1e3:.3g} ms | {ratio} |')
-    return '\n'.join(lines)
-
-
 def targets_table(rows: Sequence[dict]) -> str:
     lines = ['| target (CGD paper placement) | goal | workload | median [95% interval] | '
              'coverage | verdict |', '|---|---|---|---|---:|---|']
@@ -116,19 +90,23 @@ def bar_chart(model_results: Sequence[dict], confidence: float, out_path) -> Non
                         gridspec_kw=dict(width_ratios=widths))
     for ax, result in zip(axes[0], model_results):
         names = [n for n in result['variants'] if n != BASELINE]
-        goals = [g for g in MODEL_GOALS if g[1] != 'peak_bytes' or result['memory_runs']]
-        width = 0.8 / len(MODEL_GOALS)
-        for i, (label, measure, goal) in enumerate(goals):
+        goals = {measure: goal for _, measure, goal in goals_of(result)}
+        measures = [m for m in CHARTED if m[1] != 'peak_bytes' or result['memory_runs']]
+        width = 0.8 / len(CHARTED)
+        for i, (label, measure) in enumerate(measures):
             ivs = [median_interval(ratio_samples(result, n, measure), confidence) for n in names]
             xs = [j + i * width for j in range(len(names))]
             medians = [iv.median for iv in ivs]
             err = [[iv.median - iv.low for iv in ivs], [iv.high - iv.median for iv in ivs]]
-            bars = ax.bar(xs, medians, width, yerr=err, capsize=2, label=f'{label} (goal {goal}x)')
+            goal = goals.get(measure)
+            bars = ax.bar(xs, medians, width, yerr=err, capsize=2,
+                          label=f'{label} (goal {goal}x)' if goal else label)
             for x, iv in zip(xs, ivs):  # above the error bar, where it stays readable
                 ax.annotate(f'{iv.median:.2f}', (x, iv.high), xytext=(0, 3),
                             textcoords='offset points', ha='center', va='bottom', fontsize=7,
                             rotation=90)
-            ax.axhline(goal, color=bars.patches[0].get_facecolor(), lw=0.8, ls='--')
+            if goal:
+                ax.axhline(goal, color=bars.patches[0].get_facecolor(), lw=0.8, ls='--')
         ax.axhline(1.0, color='k', lw=0.8)
         ax.set_xticks([j + width for j in range(len(names))], names, rotation=20, ha='right',
                       fontsize=8)

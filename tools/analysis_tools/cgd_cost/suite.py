@@ -31,7 +31,7 @@ def measure_model(model: str, variants: Sequence[str], size: Tuple[int, int], ba
     tag = f'{model} {batch}x3x{size[0]}x{size[1]}'
     log(f'[benchmark] {tag}: building {len(variants)} variants')
     nets = {v: build(model, v, device, compile_backend=compile_backend) for v in variants}
-    result = dict(model=model, size=list(size), batch=batch, rounds=rounds,
+    result = dict(model=model, device=device, size=list(size), batch=batch, rounds=rounds,
                   memory_runs=memory_runs, flops_size=list(flops_size) if flops_size else None,
                   amp=amp, compile=compile_backend,
                   variants={v: dict(params=parameter_count(net)['']) for v, net in nets.items()})
