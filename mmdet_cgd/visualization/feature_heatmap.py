@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from mmdet.apis import inference_detector
 
+from .tiles import labelled_grid
+
 # 2nd block of the last stage, its first norm (after conv1, and after CGD where there is one);
 # with ReLU applied that is the paper's "res5b branch2a after ReLU".
 DEFAULT_LAYER = 'backbone.layer4.1.bn1'
@@ -49,13 +51,4 @@ def heatmap_grid(models: Dict[str, torch.nn.Module], images: Sequence[np.ndarray
     for model in models.values():
         rows.append([cv2.resize(overlay(im, layer_activation(model, im, layer, relu)),
                                 (tile, tile)) for im in images])
-    labels = ['image'] + list(models)
-    for row, label in zip(rows, labels):
-        _label(row[0], label)
-    return np.vstack([np.hstack(row) for row in rows])
-
-
-def _label(tile: np.ndarray, text: str) -> None:
-    cv2.putText(tile, text, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, (6, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1,
-                cv2.LINE_AA)
+    return labelled_grid(rows, ['image', *models])

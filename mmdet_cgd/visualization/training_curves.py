@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Dict, List
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 
 def read_scalars(work_dir) -> List[dict]:
@@ -51,6 +52,7 @@ def plot_training_curves(runs: Dict[str, str], out_path) -> None:
     ax_loss.set(title='training loss', xlabel='iteration', ylabel='loss', yscale='log')
     ax_ap.set(title='validation AP (0.5:0.95)', xlabel='iteration', ylabel='AP', ylim=(0, 1))
     for ax in (ax_loss, ax_ap):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no iteration 1.5 in short runs
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()

@@ -3,10 +3,13 @@ import cv2
 import pytest
 from tool_helpers import DEMO_CONFIG, FAST_LOADING, python
 
+from mmdet_cgd.visualization import curve_points, read_scalars
+
 DEMO = 'demo/synthetic_demo.py'
 HEATMAP = 'tools/analysis_tools/feature_heatmap.py'
+# the logging interval left to the demo: its --max-iters sets it
 QUICK = ['--max-iters', '2', '--num-train', '6', '--num-val', '3', '--image-size', '128',
-         '--cfg-options', *FAST_LOADING]
+         '--cfg-options', *[o for o in FAST_LOADING if not o.startswith('default_hooks.logger')]]
 
 
 @pytest.fixture(scope='module')
@@ -31,10 +34,18 @@ def test_demo_writes_every_picture(demo):
     root, _ = demo
     work = root / 'work'
     predictions = cv2.imread(str(work / 'predictions.png'))
-    assert predictions is not None and predictions.shape[1] == 4 * 128  # 3 images + blank, 1 row
+    assert predictions.shape == (2 * 256, 3 * 256, 3)  # baseline, CGD rows x 3 images
     heatmap = cv2.imread(str(work / 'heatmap.png'))
     assert heatmap.shape == (3 * 256, 3 * 256, 3)  # image, baseline, CGD rows x 3 images
     assert cv2.imread(str(work / 'curves.png')) is not None
+
+
+def test_demo_curves_place_every_record_at_its_iteration(demo):
+    root, _ = demo
+    for model in ('CGD', 'baseline'):
+        train, val = curve_points(read_scalars(root / 'work' / model))
+        # 2 iterations: a loss record and a validation after each
+        assert [it for it, _ in train] == [1, 2] and [it for it, _ in val] == [1, 2]
 
 
 def test_a_second_run_reuses_data_and_checkpoints(demo):
