@@ -2,8 +2,9 @@
 
 Run where mmdet has parsed the annotation file anyway: every box finite and inside its image,
 the dataset not empty, and a bounded, evenly spread sample of image files present (the rest are
-opened, with their path in the error, when the pipeline reads them). The boxes of a COCO file
-that mmdet dropped are counted and named (``dropped_boxes``: a second parse only when some were).
+opened, with their path in the error, when the pipeline reads them), some class of the dataset
+among the file's categories. The boxes of a COCO file that mmdet dropped are counted and named
+(``dropped_boxes``, for files up to 64 MB).
 """
 import math
 from typing import Iterator, List
@@ -13,7 +14,8 @@ from mmengine.fileio import exists
 
 from mmdet_cgd.utils.errors import AnnotationError
 
-from .dropped_boxes import NOT_FINITE, DroppedBoxes, dropped_boxes
+from .coco_file import shown
+from .dropped_boxes import NOT_FINITE, dropped_boxes
 
 MAX_LISTED = 10  # problems listed in one message; the rest are counted
 
@@ -57,17 +59,14 @@ def _listed(items: List[str]) -> str:
     return '; '.join(items[:MAX_LISTED]) + (f' (and {more} more)' if more > 0 else '')
 
 
-def describe_dropped(report: DroppedBoxes) -> str:
+def describe_dropped(dropped: dict, in_file: int) -> str:
     """'mmdet dropped 2 of the file's 6 boxes: 1 under 1 pixel ... (image 3: bbox [..]), ...'."""
-    if report.unnamed:
-        return (f"mmdet dropped {report.count} of the file's {report.in_file} boxes (no area "
-                'inside their image, under 1 pixel, another class or a filtered image; a file '
-                'this large is not parsed a second time to name them)')
     parts = []
-    for reason, boxes in sorted(report.by_reason.items(), key=lambda kv: -len(kv[1])):
-        shown = ', '.join(f'image {image}: bbox {bbox}' for image, bbox in boxes[:3])
-        parts.append(f'{len(boxes)} {reason} ({shown}{", ..." if len(boxes) > 3 else ""})')
-    return f"mmdet dropped {report.count} of the file's {report.in_file} boxes: " + '; '.join(parts)
+    for reason, boxes in sorted(dropped.items(), key=lambda kv: -len(kv[1])):
+        listed = ', '.join(f'image {image}: bbox {bbox}' for image, bbox in boxes[:3])
+        parts.append(f'{len(boxes)} {reason} ({listed}{", ..." if len(boxes) > 3 else ""})')
+    count = sum(map(len, dropped.values()))
+    return f"mmdet dropped {count} of the file's {in_file} boxes: " + '; '.join(parts)
 
 
 def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: float = 1.0) -> str:
@@ -80,6 +79,13 @@ def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: flo
     ``width``, ``height``, ``img_path`` and ``instances`` with x1, y1, x2, y2 ``bbox``."""
     dataset.full_init()
     where = f'{dataset.ann_file!r} (images in {dataset.data_prefix.get("img", "")!r})'
+    if hasattr(dataset, 'cat_ids') and not dataset.cat_ids:
+        classes = dataset.metainfo.get('classes') or ()
+        raise AnnotationError(
+            f"{where}: none of the dataset's {len(classes)} classes {shown(classes)} is a "
+            'category of the file, so mmdet loads none of its boxes: give the dataset '
+            "metainfo=dict(classes=...) with the file's category names (and the head their "
+            'number as num_classes)')
     if len(dataset) == 0:
         raise AnnotationError(f'{where}: no images left to load: expected at least one '
                               '(filter_cfg drops images without annotations and small ones from '
@@ -100,17 +106,17 @@ def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: flo
                 problems.append(f"image {info['img_id']}: bbox {_xywh(inst['bbox'])} outside "
                                 f"its {width}x{height} image {info['img_path']}")
     dropped = dropped_boxes(dataset, boxes, image_ids)
-    if dropped is not None:
-        problems += [f'image {image}: bbox {bbox} is {NOT_FINITE} (mmdet drops it silently)'
-                     for image, bbox in dropped.by_reason.get(NOT_FINITE, [])]
+    problems += [f'image {image}: bbox {bbox} is {NOT_FINITE} (mmdet drops it silently)'
+                 for image, bbox in (dropped or {}).get(NOT_FINITE, [])]
     backend_args = getattr(dataset, 'backend_args', None)
     problems += [f'missing file {path}' for path in sampled_paths
                  if not exists(path, backend_args=backend_args)]
     if problems:
         raise AnnotationError(f'{where}: ' + _listed(problems))
-    if dropped is not None and dropped.count:
+    if dropped:
+        in_file = boxes + sum(map(len, dropped.values()))
         summary = (f'{where}: {len(dataset)} images, all {boxes} loaded boxes inside their '
-                   f'images; {describe_dropped(dropped)}')
+                   f'images; {describe_dropped(dropped, in_file)}')
     else:
         summary = f'{where}: {len(dataset)} images, all {boxes} boxes inside their images'
     return summary + f'; {len(sampled)} image files sampled, all present'

@@ -13,6 +13,7 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmdet_cgd.annotation_checks import check_dataloader_data
+from mmdet_cgd.annotation_checks.coco_file import load_failure
 from mmdet_cgd.checkpoint import (
     CheckpointError,
     check_fit,
@@ -147,6 +148,20 @@ def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
               hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
               "(type='StrictPretrained', new_keys=[...]) instead", path=name)
     check_placement(checkpoint, model_backbone_plugins(model), source)
+
+
+def build_loops(runner: Runner, loops: Sequence[str]) -> None:
+    """Build the Runner's ``loops`` ('train', 'val', 'test') and so their datasets now (the
+    Runner uses them as built), so that annotations mmdet cannot use end in one line: a file
+    that is not JSON, every image filtered out."""
+    for name in loops:
+        try:
+            getattr(runner, f'{name}_loop')
+        except ValueError as e:
+            failure = load_failure(e, (runner.cfg.get(f'{name}_dataloader') or {}).get('dataset'))
+            if failure is None:
+                raise
+            raise failure from e
 
 
 @contextlib.contextmanager

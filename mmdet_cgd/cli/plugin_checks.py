@@ -26,11 +26,13 @@ from mmdet_cgd.models.backbones.plugin_positions import (
     check_no_in_channels,
     check_plugin,
 )
-from mmdet_cgd.utils import CGDConfigError, config_dicts, type_name
+from mmdet_cgd.utils import CGDConfigError, config_dicts, type_name, with_nearest
 
 BASIC_BLOCK_DEPTHS = (18, 34)
 # our MobileNets: only before_norm1 (between a block's first conv and its norm)
 BEFORE_NORM1_ONLY = (CGDMobileNet.__name__, CGDMobileNetV2.__name__)
+# mmdet's backbones whose plugins run (Res2Net builds them too narrow)
+STOCK_WITH_PLUGINS = tuple(k for k in CGD_VARIANTS if k != 'Res2Net')
 
 
 def _backbones(cfg) -> Iterator[Tuple[str, dict]]:
@@ -89,15 +91,29 @@ def check_plugin_layer(plugin, where: str, default_scope: str = 'mmdet') -> None
     given = set(layer_cfg) - {'type', 'postfix', 'in_channels', '_scope_'}
     name = type_name(kind)
     if accepted is not None and given - accepted:
-        unknown = sorted(given - accepted)
-        hints = [f'{u!r} (did you mean {near[0]!r}?)' if near else repr(u)
-                 for u in unknown for near in [difflib.get_close_matches(u, accepted, n=1)]]
         raise CGDConfigError(
-            f'{where}.cfg: {name} has no option {", ".join(hints)}; its options: '
+            f'{where}.cfg: {name} has no option {with_nearest(sorted(given - accepted), accepted)};'
+            f' its options: '
             f'{", ".join(sorted(accepted)) or "none"} (in_channels comes from the block)')
     if required - given:
         raise CGDConfigError(f'{where}.cfg: {name} needs {", ".join(sorted(required - given))}'
                              f', got cfg={dict(layer_cfg)}')
+
+
+def takes_plugins(kind, default_scope: str) -> bool:
+    """Whether the backbone type ``kind`` takes ``plugins=`` (True when it cannot be told: not
+    registered here, or ``**kwargs`` all the way up)."""
+    with DefaultScope.overwrite_default_scope(default_scope), \
+            MODELS.switch_scope_and_registry(None) as registry:
+        cls = registry.get(kind) if isinstance(kind, str) else kind
+    for klass in getattr(cls, '__mro__', ()):
+        if '__init__' in vars(klass):
+            params = inspect.signature(klass.__init__).parameters
+            if 'plugins' in params:
+                return True
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                return False
+    return True
 
 
 def check_backbone_plugins(model_cfg, default_scope: str = 'mmdet') -> None:
@@ -109,44 +125,46 @@ def check_backbone_plugins(model_cfg, default_scope: str = 'mmdet') -> None:
     for where, backbone in _backbones(model_cfg):
         kind = type_name(backbone['type'])
         plugins = backbone.get('plugins') or []
+        if not isinstance(plugins, (list, tuple)):
+            raise CGDConfigError(f'{where}.plugins must be a list of plugin dicts, got a '
+                                 f'{type(plugins).__name__}: write plugins=[dict(...)]')
+        if kind.startswith('CGD') and kind not in (*CGD_VARIANTS.values(), *BEFORE_NORM1_ONLY):
+            raise CGDConfigError(f'{where}: no backbone {kind!r}; the CGD placement '
+                                 f'({BEFORE_NORM1!r}) is served by {supported}')
+        if plugins and kind not in CGD_VARIANTS and not takes_plugins(backbone['type'],
+                                                                      default_scope):
+            raise CGDConfigError(f'{where}: {kind} takes no plugins (it is not built from '
+                                 f'mmdet ResNet blocks); CGD plugs into {supported}, and '
+                                 f"mmdet's {', '.join(STOCK_WITH_PLUGINS)} at {STOCK_POSITIONS}")
         for i, plugin in enumerate(plugins):
             check_no_in_channels(plugin, f'{where}.plugins[{i}]')
             check_plugin_layer(plugin, f'{where}.plugins[{i}]', default_scope)
-        if kind in CGD_VARIANTS.values():
-            allowed = (BASIC_BLOCK_POSITIONS if backbone.get('depth') in BASIC_BLOCK_DEPTHS
-                       else BOTTLENECK_POSITIONS)
-            for i, plugin in enumerate(plugins):
-                check_plugin(plugin, allowed, f'{where}.plugins[{i}] ({kind})')
-        elif kind in BEFORE_NORM1_ONLY:
-            for i, plugin in enumerate(plugins):
-                check_plugin(plugin, (BEFORE_NORM1, ), f'{where}.plugins[{i}] ({kind})')
-        elif kind in CGD_VARIANTS:
-            _check_stock(where, kind, backbone, plugins)
-        elif kind.startswith('CGD'):
-            raise CGDConfigError(f'{where}: no backbone {kind!r}; the CGD placement '
-                                 f'({BEFORE_NORM1!r}) is served by {supported}')
-        elif any(isinstance(p, dict) and p.get('position') == BEFORE_NORM1 for p in plugins):
-            raise CGDConfigError(
-                f"{where}: {kind} has no {BEFORE_NORM1!r} position: it is built from blocks "
-                f'other than mmdet ResNet ones; supported: {supported}')
+            check_position(plugin, f'{where}.plugins[{i}]', kind, backbone, supported)
 
 
-def _check_stock(where: str, kind: str, backbone: dict, plugins) -> None:
-    ours = CGD_VARIANTS[kind]
-    if plugins and backbone.get('depth') in BASIC_BLOCK_DEPTHS:
+def check_position(plugin, where: str, kind: str, backbone: dict, supported: str) -> None:
+    """The plugin dict's keys and options, and its position, for the backbone ``kind``."""
+    stages = backbone.get('num_stages', 4)
+    if kind in CGD_VARIANTS.values():
+        allowed = (BASIC_BLOCK_POSITIONS if backbone.get('depth') in BASIC_BLOCK_DEPTHS
+                   else BOTTLENECK_POSITIONS)
+        check_plugin(plugin, allowed, f'{where} ({kind})', stages)
+    elif kind in BEFORE_NORM1_ONLY:
+        check_plugin(plugin, (BEFORE_NORM1, ), f'{where} ({kind})')
+    elif kind not in CGD_VARIANTS:
+        check_plugin(plugin, STOCK_POSITIONS, f'{where} ({kind})',
+                     hint=f' (the CGD placement {BEFORE_NORM1!r} is served by {supported})')
+    elif backbone.get('depth') in BASIC_BLOCK_DEPTHS:
         raise CGDConfigError(
-            f"{where}: mmdet's {kind}-{backbone['depth']} (BasicBlock) takes no plugins, got "
-            f"{len(plugins)}; use type={ours!r} with position={BEFORE_NORM1!r}, which supports "
+            f"{where}: mmdet's {kind}-{backbone['depth']} (BasicBlock) takes no plugins; use "
+            f"type={CGD_VARIANTS[kind]!r} with position={BEFORE_NORM1!r}, which supports "
             'BasicBlock')
-    if plugins and kind == 'Res2Net':
+    elif kind == 'Res2Net':
         raise CGDConfigError(
             f"{where}: mmdet's Res2Net builds plugins for planes channels where its blocks have "
-            f'width * scales, and fails at the first forward; use type={ours!r}, which builds '
-            'them for the real width (and adds before_norm1)')
-    for i, plugin in enumerate(plugins):
-        position = plugin.get('position') if isinstance(plugin, dict) else None
-        hint = f' ({BEFORE_NORM1!r} needs type={ours!r})' if position == BEFORE_NORM1 else ''
-        if position not in STOCK_POSITIONS:
-            raise CGDConfigError(f'{where}.plugins[{i}]: position must be one of '
-                                 f'{STOCK_POSITIONS} for {kind}, got {position!r}{hint}')
-        check_plugin(plugin, STOCK_POSITIONS, f'{where}.plugins[{i}] ({kind})')
+            f'width * scales, and fails at the first forward; use type={CGD_VARIANTS[kind]!r}, '
+            'which builds them for the real width (and adds before_norm1)')
+    else:
+        hint = f' ({BEFORE_NORM1!r} needs type={CGD_VARIANTS[kind]!r})'
+        check_plugin(plugin, STOCK_POSITIONS, f'{where} ({kind})', stages,
+                     hint if plugin.get('position') == BEFORE_NORM1 else '')

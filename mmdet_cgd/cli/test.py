@@ -18,6 +18,7 @@ from mmdet_cgd.checkpoint import CheckpointError
 from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError
 
 from .common import (
+    build_loops,
     build_runner,
     check_checkpoint_for_runner,
     check_tool_config,
@@ -86,6 +87,8 @@ def main(argv=None):
         runner = build_runner(cfg)
     with exit_on_user_error():
         check_checkpoint_for_runner(runner, cfg.load_from)
+    with exit_on_user_error(errors=AnnotationError):  # mmdet loads the annotations here
+        build_loops(runner, ('test', ))
     if args.out is not None:
         runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
     with exit_on_user_error(errors=(AnnotationError, CheckpointError)):  # once data is loaded

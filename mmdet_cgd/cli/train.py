@@ -13,6 +13,7 @@ from mmdet_cgd.checkpoint import CheckpointError, find_resume_checkpoint
 from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError, NonFiniteError
 
 from .common import (
+    build_loops,
     build_runner,
     check_checkpoint_for_runner,
     check_tool_config,
@@ -75,6 +76,8 @@ def main(argv=None):
     if cfg.get('load_from'):
         with exit_on_user_error():
             check_checkpoint_for_runner(runner, cfg.load_from)
+    with exit_on_user_error(errors=AnnotationError):  # mmdet loads the annotations here
+        build_loops(runner, ('train', 'val'))
     # a pretrained backbone that does not fit is found when the runner initialises the weights,
     # unusable annotations once the datasets are loaded, both before the first step; NaN in
     # a loss or a checkpoint to save, at that iteration

@@ -1,5 +1,6 @@
 """Walking configs: every dict inside one, with the dotted path ``--cfg-options`` would use for
-it, and a cfg ``type`` as its bare class name."""
+it, a cfg ``type`` as its bare class name, and a misspelt key named with the nearest valid one."""
+import difflib
 from typing import Iterator, Tuple
 
 
@@ -19,3 +20,12 @@ def type_name(kind) -> str:
     class name: 'ResNet'."""
     name = kind if isinstance(kind, str) else getattr(kind, '__name__', str(kind))
     return name.split('.')[-1]
+
+
+def with_nearest(unknown, known) -> str:
+    """Unknown names, each with the nearest known one: "'postion' (did you mean 'position'?)"."""
+    hints = []
+    for name in unknown:
+        near = difflib.get_close_matches(str(name), known, n=1)
+        hints.append(f'{name!r} (did you mean {near[0]!r}?)' if near else repr(name))
+    return ', '.join(hints)

@@ -137,36 +137,25 @@ def test_every_box_mmdet_drops_is_counted_and_named(tiny_coco, tmp_path):
     assert "1 category 99 not among the dataset's classes (image " in summary
 
 
-def test_nothing_dropped_costs_no_parse(tiny_coco, monkeypatch):
-    from mmdet_cgd.annotation_checks import dropped_boxes
-    ds = coco_dataset(tiny_coco, 'annotations/instances_val.json')
-    monkeypatch.setattr(dropped_boxes, 'json', None)  # a parse would fail
-    summary = check_loaded_annotations(ds)
-    assert 'boxes inside their images;' in summary and 'dropped' not in summary
-
-
-def test_bbox_keys_and_non_finite_literals_are_found_in_the_raw_bytes(tmp_path):
-    from mmdet_cgd.annotation_checks.dropped_boxes import scan_file
-    (tmp_path / 'a.json').write_text('{"annotations": [{"bbox": [1, 2, 3, 4]}, {"bbox" : '
-                                     '[1, 1, 1, 1]}], "images": [{"file_name": "\\"bbox\\""}]}')
-    (tmp_path / 'nan.json').write_text('{"annotations": [{"bbox": [1, 2, NaN, 4]}]}')
-    (tmp_path / 'empty.json').write_text('')
-    for chunk in (1, 5, 6, 7, 8, 1 << 20):  # keys cut at every place
-        assert scan_file(tmp_path / 'a.json', chunk) == (2, False)
-        assert scan_file(tmp_path / 'nan.json', chunk) == (1, True)
-    assert scan_file(tmp_path / 'empty.json') == (0, False)
-
-
-def test_above_the_parse_limit_dropped_boxes_are_counted_not_named(tiny_coco, tmp_path):
+def test_above_the_parse_limit_dropped_boxes_are_not_compared(tiny_coco, tmp_path):
     from mmdet_cgd.annotation_checks.dropped_boxes import dropped_boxes
     ann = broken_copy(tiny_coco, tmp_path, set_box(0, [10, 10, 0.5, 20]))
-    total = len(json.loads(ann.read_text())['annotations'])
     ds = coco_dataset(tiny_coco, ann)
-    report = dropped_boxes(ds, total - 1, [ds.get_data_info(i)['img_id'] for i in range(len(ds))],
-                           parse_limit=0)
-    assert report.in_file == total and report.count == report.unnamed == 1
-    nan = broken_copy(tiny_coco, tmp_path, set_box(0, [10, 10, float('nan'), 20]))
-    ds = coco_dataset(tiny_coco, nan)
-    report = dropped_boxes(ds, total - 1, [ds.get_data_info(i)['img_id'] for i in range(len(ds))],
-                           parse_limit=0)  # a NaN literal: parsed whatever the size
-    assert report.unnamed == 0 and len(report.by_reason['not finite']) == 1
+    loaded = [ds.get_data_info(i)['img_id'] for i in range(len(ds))]
+    boxes = sum(len(ds.get_data_info(i)['instances']) for i in range(len(ds)))
+    assert len(dropped_boxes(ds, boxes, loaded)['under 1 pixel wide or high, or area <= 0']) == 1
+    assert dropped_boxes(ds, boxes, loaded, parse_limit=0) is None
+
+
+def test_images_left_out_by_indices_are_not_blamed_on_filter_cfg(tiny_coco):
+    """#31 case 10: ``indices=2`` keeps two of the four images; the others were not filtered."""
+    from mmdet_cgd.annotation_checks.dropped_boxes import left_out_by
+    ds = coco_dataset(tiny_coco, 'annotations/instances_val.json', indices=2)
+    summary = check_loaded_annotations(ds)
+    assert 'its image was left out (indices=2)' in summary and 'filter_cfg' not in summary
+    image = dict(id=1, width=128, height=128)
+    ds.filter_cfg = dict(filter_empty_gt=True)
+    assert left_out_by(ds, image, with_box=set()) == 'filter_cfg'  # no box of its classes
+    assert left_out_by(ds, image, with_box={1}) == 'indices=2'
+    ds.filter_cfg = dict(min_size=129)
+    assert left_out_by(ds, image, with_box={1}) == 'filter_cfg'

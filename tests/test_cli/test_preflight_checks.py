@@ -17,8 +17,8 @@ def model_with(backbone):
 
 
 def test_cgd_on_a_stock_basic_block_resnet_points_to_the_variant():
-    with pytest.raises(ValueError, match=r"model.backbone: mmdet's ResNet-18 .* takes no plugins"
-                                         r".*type='CGDResNet'"):
+    with pytest.raises(ValueError, match=r"model.backbone.plugins\[0\]: mmdet's ResNet-18 .* "
+                                         r"takes no plugins.*type='CGDResNet'"):
         check_backbone_plugins(model_with(dict(type='ResNet', depth=18, plugins=[CGD])))
 
 
@@ -26,8 +26,8 @@ def test_cgd_on_a_stock_basic_block_resnet_points_to_the_variant():
                                            ('before_norm1', "needs type='CGDResNet'")])
 def test_unknown_position_on_a_stock_resnet(position, hint):
     bad = dict(CGD, position=position)
-    with pytest.raises(ValueError, match=rf"model.backbone.plugins\[0\]: position must be one of "
-                                         rf".* got '{position}'.*{hint}"):
+    with pytest.raises(ValueError, match=rf"model.backbone.plugins\[0\] \(ResNet\): position must "
+                                         rf"be one of .* got '{position}'.*{hint}"):
         check_backbone_plugins(model_with(dict(type='ResNet', depth=50, plugins=[bad])))
 
 
@@ -39,7 +39,8 @@ def test_valid_configs_pass():
 
 @pytest.mark.parametrize('kind', ['Res2Net', 'mmdet.Res2Net'])
 def test_stock_res2net_with_plugins_points_to_cgdres2net(kind):
-    with pytest.raises(ValueError, match=r"model.backbone: mmdet's Res2Net builds plugins for "
+    with pytest.raises(ValueError, match=r"model.backbone.plugins\[0\]: mmdet's Res2Net builds "
+                                         r"plugins for "
                                          r"planes channels .* use type='CGDRes2Net'"):
         check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[CGD])))
     check_backbone_plugins(model_with(dict(type=kind, depth=50)))
@@ -48,7 +49,7 @@ def test_stock_res2net_with_plugins_points_to_cgdres2net(kind):
 @pytest.mark.parametrize('kind', ['ResNeXt', 'RegNet', 'ResNeSt'])
 def test_before_norm1_on_a_stock_backbone_names_our_variant(kind):
     bad = dict(CGD, position='before_norm1')
-    with pytest.raises(ValueError, match=rf"position must be one of .* for {kind}, got "
+    with pytest.raises(ValueError, match=rf"\({kind}\): position must be one of .*, got "
                                          rf"'before_norm1' \('before_norm1' needs "
                                          rf"type='CGD{kind}'\)"):
         check_backbone_plugins(model_with(dict(type=kind, plugins=[bad])))
@@ -67,8 +68,12 @@ def test_backbones_without_resnet_blocks_name_the_supported_ones():
                                          rf"served by {supported}"):
         check_backbone_plugins(model_with(dict(type='CGDHRNet', extra={})))
     paper = dict(cfg=dict(type='CGD'), position='before_norm1')
-    with pytest.raises(ValueError, match=rf"HRNet has no 'before_norm1' position.*{supported}"):
-        check_backbone_plugins(model_with(dict(type='HRNet', plugins=[paper])))
+    for kind in ('HRNet', 'CSPNeXt', 'SwinTransformer', 'PyramidVisionTransformer'):
+        with pytest.raises(ValueError, match=rf"model.backbone: {kind} takes no plugins .*"
+                                             rf"CGD plugs into {supported}, CGDMobileNet, "
+                                             rf"CGDMobileNetV2, and mmdet's ResNet, .*ResNeSt at"):
+            check_backbone_plugins(model_with(dict(type=kind, plugins=[paper])))
+    check_backbone_plugins(model_with(dict(type='CSPNeXt')))  # no plugins: nothing to say
     with pytest.raises(ValueError, match=r"\(CGDResNet\): position must be one of "
                                          r"\('before_norm1',\), got 'after_conv1'"):
         check_backbone_plugins(model_with(dict(type='CGDResNet', depth=34, plugins=[CGD])))
@@ -84,27 +89,14 @@ def test_cgd_without_in_channels_says_how_to_build_it():
         MODELS.build(dict(type='CGD'))
 
 
-def test_annotation_file_that_is_not_coco(tmp_path):
-    (tmp_path / 'a.json').write_text(json.dumps({'imgs': [], 'anns': []}))
-    with pytest.raises(ValueError, match=r"a.json' is not a COCO json: expected the keys "
-                                         r"\['images', 'annotations', 'categories'\], got "
-                                         r"\['anns', 'imgs'\]"):
-        check_coco_file(tmp_path / 'a.json', tmp_path)
-    (tmp_path / 'b.json').write_text('images: 1')
-    with pytest.raises(ValueError, match="b.json' is not a COCO json: it does not parse"):
-        check_coco_file(tmp_path / 'b.json', tmp_path)
-    (tmp_path / 'c.json').write_text('[{"images": []}]')
-    with pytest.raises(ValueError, match="c.json' is not a COCO json: expected the keys .*, "
-                                         "got a JSON array"):
-        check_coco_file(tmp_path / 'c.json', tmp_path)
-
-
-def test_truncated_annotation_file_and_missing_image_folder(tiny_coco, tmp_path):
-    text = (tiny_coco / 'annotations' / 'instances_val.json').read_text()
-    (tmp_path / 'cut.json').write_text(text[:len(text) // 2])
-    with pytest.raises(ValueError, match=r"cut.json' is not a COCO json: it does not parse as "
-                                         r"JSON \(.* still open at the end of the file"):
-        check_coco_file(tmp_path / 'cut.json', tiny_coco / 'val')
+def test_annotation_file_that_is_not_a_json_object_and_a_missing_image_folder(tiny_coco,
+                                                                             tmp_path):
+    """Read no further than its first bytes: mmdet parses the file once, later."""
+    for name, text in (('b.json', 'images: 1'), ('c.json', '[{"images": []}]')):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=rf"{name}' is not a COCO json: expected a JSON "
+                                             r"object \('\{' first\), got b'"):
+            check_coco_file(tmp_path / name, tmp_path)
     with pytest.raises(ValueError, match="image folder not found: expected the images of "
                                          ".*instances_val.json' in '.*vall'"):
         check_coco_file(tiny_coco / 'annotations' / 'instances_val.json', tiny_coco / 'vall')
@@ -139,11 +131,11 @@ def test_the_train_tool_reports_them_before_building(tiny_coco, tmp_path):
                   f'train_dataloader.dataset.ann_file={tmp_path}/notcoco.json', check=False)
     assert proc.returncode != 0
     assert proc.stderr.strip().splitlines()[-1].startswith('error: ')
-    assert 'is not a COCO json: expected the keys' in proc.stderr
+    assert "notcoco.json' is not a COCO json: expected a JSON object" in proc.stderr
     # the demo's ResNet-18 with CGD, switched to mmdet's stock ResNet
     message = tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, '--cfg-options',
                                'model.backbone.type=ResNet'])
-    assert "ResNet-18 (BasicBlock) takes no plugins, got 1; use type='CGDResNet'" in message
+    assert "ResNet-18 (BasicBlock) takes no plugins; use type='CGDResNet'" in message
 
 
 def test_dataloader_check_follows_dataset_wrappers(tiny_coco, tmp_path):
@@ -200,7 +192,7 @@ def val_datasets(tiny_coco, tmp_path):
     coco['images'][-1]['file_name'] = 'gone.png'
     (tmp_path / 'bad.json').write_text(json.dumps(coco))
     return [CocoDataset(data_root=str(tiny_coco), ann_file=ann, data_prefix=dict(img='val/'),
-                        pipeline=[])
+                        metainfo=dict(classes=CLASSES), pipeline=[])
             for ann in ('annotations/instances_val.json', str(tmp_path / 'bad.json'))]
 
 
@@ -285,7 +277,7 @@ def test_a_misspelt_cgd_option_names_the_valid_ones():
     misspelt = dict(cfg=dict(type='CGD', identiy_init=True), position='before_norm1')
     with pytest.raises(ValueError, match=r"model.backbone.plugins\[0\].cfg: CGD has no option "
                        r"'identiy_init' \(did you mean 'identity_init'\?\); its options: "
-                       r"identity_init, inplace \(in_channels comes from the block\)"):
+                       r"(backend, )?identity_init, inplace \(in_channels comes from the block\)"):
         check_backbone_plugins(model_with(dict(type='CGDResNet', depth=50, plugins=[misspelt])))
     on_stock = dict(cfg=dict(type='mmengine.CGD', inplace=False, identity_init=True, ratio=4),
                     position='after_conv3')
@@ -377,21 +369,118 @@ def test_the_test_tool_ends_an_annotation_error_in_one_line(tiny_coco, tmp_path)
     assert 'edited_val.json' in message and 'is not finite (mmdet drops it silently)' in message
 
 
-def test_a_non_coco_dataset_without_metainfo_names_its_classes(tiny_coco):
-    """mmdet would load no box, and mmengine fail with "need at least one array to
-    concatenate"."""
-    dataset = dict(type='CocoDataset', data_root=str(tiny_coco),
-                   ann_file='annotations/instances_train.json', data_prefix=dict(img='train/'))
-    cfg = Config(dict(train_dataloader=dict(dataset=dict(type='RepeatDataset', times=2,
-                                                         dataset=dataset))))
-    with pytest.raises(ValueError, match=r"instances_train.json': none of its categories "
-                       r"\('disk', 'square', 'triangle', 'star', 'cross'\) is among the 80 "
-                       r"classes of CocoDataset \('person', .*, '.*', \.\.\.\), so mmdet would "
-                       r"load no box; give the dataset metainfo=dict\(classes=\('disk', .*"
-                       r"'cross'\)\) \(and the head num_classes=5\)"):
-        check_dataloader_data(cfg)
-    cfg.train_dataloader.dataset.dataset.metainfo = dict(classes=CLASSES[:2])
-    check_dataloader_data(cfg)
-    cfg.train_dataloader.dataset.dataset.metainfo = dict(classes=('cat', ))
-    with pytest.raises(ValueError, match=r"is among its metainfo classes \('cat',\)"):
-        check_dataloader_data(cfg)
+def train_tool_exit_on(tiny_coco, tmp_path, edit, *options) -> str:
+    """The train tool's one line on the demo config whose train annotations ``edit`` changed."""
+    from tool_helpers import tiny_run_options
+
+    from mmdet_cgd.cli.train import main
+    coco = json.loads((tiny_coco / 'annotations' / 'instances_train.json').read_text())
+    text = edit(coco) or json.dumps(coco)
+    (tmp_path / 'edited_train.json').write_text(text)
+    return tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, *tiny_run_options(tiny_coco),
+                            f'train_dataloader.dataset.ann_file={tmp_path}/edited_train.json',
+                            *options])
+
+
+def test_a_file_with_no_boxes_ends_in_one_line(tiny_coco, tmp_path):
+    """#31 case 4: mmengine's "need at least one array to concatenate", 573 lines, before."""
+    def no_boxes(coco):
+        coco['annotations'] = []
+
+    message = train_tool_exit_on(tiny_coco, tmp_path, no_boxes)
+    assert "edited_train.json': every image was filtered out (filter_cfg filter_empty_gt): " \
+           "none has a box of its metainfo classes ('disk', 'square', 'triangle', 'star', " \
+           "'cross')" in message
+    assert '\n' not in message
+
+
+def test_a_truncated_file_ends_in_one_line(tiny_coco, tmp_path):
+    message = train_tool_exit_on(tiny_coco, tmp_path, lambda coco: json.dumps(coco)[:500])
+    assert "edited_train.json': not a COCO json: it does not parse as JSON (" in message
+
+
+def test_a_dataset_without_metainfo_names_its_classes(tiny_coco, tmp_path):
+    """Training: every image filtered out; testing: mmdet loads the images without a box."""
+    from mmengine.registry import init_default_scope
+
+    from mmdet_cgd.annotation_checks import check_loaded_annotations
+    message = train_tool_exit_on(tiny_coco, tmp_path, lambda coco: None,
+                                 'train_dataloader.dataset.metainfo=None')
+    assert "every image was filtered out (filter_cfg filter_empty_gt): none has a box of the " \
+           "80 classes of CocoDataset ('person', 'bicycle'," in message
+    init_default_scope('mmdet')
+    from mmdet.datasets import CocoDataset
+    dataset = CocoDataset(data_root=str(tiny_coco), ann_file='annotations/instances_val.json',
+                          data_prefix=dict(img='val/'), metainfo=dict(classes=('cat', )),
+                          pipeline=[], test_mode=True)
+    with pytest.raises(ValueError, match=r"instances_val.json' .*: none of the dataset's 1 "
+                                         r"classes \('cat',\) is a category of the file"):
+        check_loaded_annotations(dataset)
+
+
+STOCK_R50 = dict(type='ResNet', depth=50)
+
+
+@pytest.mark.parametrize('kind', ['ResNet', 'CGDResNet'])
+def test_a_misspelt_key_of_the_plugin_dict_is_named(kind):
+    """#31 case 1: mmdet ignores keys it does not read (``stage``: CGD in every stage)."""
+    position = 'after_conv1' if kind == 'ResNet' else 'before_norm1'
+    stage = dict(cfg=dict(type='CGD'), stage=(False, True, True, True), position=position)
+    with pytest.raises(ValueError, match=r"plugins\[0\] \(\w+\): a plugin has no key 'stage' "
+                                         r"\(did you mean 'stages'\?\); its keys: cfg, position"):
+        check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[stage])))
+    postion = dict(cfg=dict(type='CGD'), postion=position)
+    with pytest.raises(ValueError, match=r"no key 'postion' \(did you mean 'position'\?\)"):
+        check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[postion])))
+
+
+@pytest.mark.parametrize('flag,value', [('identity_init', 'no'), ('inplace', 'False'),
+                                        ('inplace', 1)])
+def test_cgd_flags_must_be_booleans(flag, value):
+    """#31 case 2: 'no' and 'False' are true strings."""
+    import numpy as np
+    for kind, position in (('ResNet', 'after_conv1'), ('CGDResNet', 'before_norm1')):
+        plugin = dict(cfg=dict(type='CGD', **{flag: value}), position=position)
+        with pytest.raises(ValueError, match=rf"plugins\[0\] \({kind}\).cfg: CGD's {flag} must "
+                                             rf"be True or False, got {value!r}"):
+            check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[plugin])))
+        plugin['cfg'][flag] = np.bool_(False)
+        check_backbone_plugins(model_with(dict(type=kind, depth=50, plugins=[plugin])))
+
+
+def test_wrong_length_stages_on_a_stock_resnet():
+    """#31 case 3: mmdet's own assert, 491 lines, before."""
+    plugin = dict(cfg=dict(type='CGD'), position='after_conv1', stages=(True, True))
+    with pytest.raises(ValueError, match=r"plugins\[0\] \(ResNet\): stages must give one bool "
+                                         r"per stage \(4\), got \(True, True\)"):
+        check_backbone_plugins(model_with(dict(STOCK_R50, plugins=[plugin])))
+    plugin['stages'] = (True, True, False)
+    check_backbone_plugins(model_with(dict(STOCK_R50, num_stages=3, plugins=[plugin])))
+
+
+def test_plugins_given_as_one_dict():
+    with pytest.raises(ValueError, match=r"model.backbone.plugins must be a list of plugin "
+                                         r"dicts, got a dict: write plugins=\[dict\(...\)\]"):
+        check_backbone_plugins(model_with(dict(STOCK_R50, plugins=CGD)))
+
+
+def test_the_train_tool_ends_off_road_plugin_configs_in_one_line(tmp_path):
+    """#31 cases 1, 2, 3, 5 and 10 through the tool: one ``error:`` line each."""
+    from mmdet_cgd.cli.train import main
+    stock = ['model.backbone.type=ResNet', 'model.backbone.depth=50',
+             'model.backbone.plugins.0.position=after_conv1']
+    for options, expected in (
+            (['model.backbone.plugins.0.stage=[False,True,True,True]'], "no key 'stage'"),
+            (['model.backbone.plugins.0.cfg.identity_init=no'],
+             "CGD's identity_init must be True or False, got 'no'"),
+            ([*stock, 'model.backbone.plugins.0.stages=[True,True]'],
+             'stages must give one bool per stage (4)'),
+            (['model.backbone.type=CSPNeXt'], 'CSPNeXt takes no plugins')):
+        message = tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, '--skip-data-check',
+                                   '--cfg-options', *options])
+        assert expected in message, message
+    one_dict = tmp_path / 'one_dict.py'
+    one_dict.write_text(f'_base_ = {str(DEMO_CONFIG)!r}\nmodel = dict(backbone=dict(plugins=dict('
+                        "_delete_=True, cfg=dict(type='CGD'), position='before_norm1')))\n")
+    message = tool_exit(main, [one_dict, '--work-dir', tmp_path, '--skip-data-check'])
+    assert 'plugins must be a list of plugin dicts, got a ConfigDict' in message, message

@@ -8,32 +8,48 @@ exist only in Bottleneck-style blocks (mmdet's BasicBlock takes no plugins).
 """
 from typing import Optional, Sequence
 
-from mmdet_cgd.utils import type_name
+import numpy as np
+
+from mmdet_cgd.utils import type_name, with_nearest
 from mmdet_cgd.utils.errors import CGDConfigError
 
 BEFORE_NORM1 = 'before_norm1'
 STOCK_POSITIONS = ('after_conv1', 'after_conv2', 'after_conv3')
 BOTTLENECK_POSITIONS = (BEFORE_NORM1, ) + STOCK_POSITIONS
 BASIC_BLOCK_POSITIONS = (BEFORE_NORM1, )
+PLUGIN_KEYS = ('cfg', 'position', 'stages')  # what mmdet's make_stage_plugins reads
+CGD_FLAGS = ('identity_init', 'inplace')
 
 
-def check_plugin(plugin, allowed: Sequence[str], where: str,
-                 num_stages: Optional[int] = None) -> str:
-    """Return ``plugin``'s position; raise ``CGDConfigError`` if it is not one of ``allowed``,
-    its ``stages`` do not fit ``num_stages``, or it asks for an in-place CGD at a stock position."""
+def check_plugin(plugin, allowed: Sequence[str], where: str, num_stages: Optional[int] = None,
+                 hint: str = '') -> str:
+    """Return ``plugin``'s position; raise ``CGDConfigError`` if the dict has a key mmdet does
+    not read (ignored there), a CGD flag that is not a bool, a position not in ``allowed``
+    (``hint`` says what to do then), ``stages`` that do not fit ``num_stages``, or an in-place
+    CGD at a stock position."""
     if not isinstance(plugin, dict) or not isinstance(plugin.get('cfg'), dict):
         raise CGDConfigError(f"{where}: a plugin must be dict(cfg=dict(type=...), "
                              f"position=...), got {plugin!r}")
+    unknown = sorted(set(plugin) - set(PLUGIN_KEYS))
+    if unknown:
+        raise CGDConfigError(f'{where}: a plugin has no key {with_nearest(unknown, PLUGIN_KEYS)};'
+                             f' its keys: cfg, position, stages (optional)')
     check_no_in_channels(plugin, where)
+    is_cgd = is_cgd_type(plugin['cfg'].get('type'))
+    for flag in CGD_FLAGS if is_cgd else ():
+        value = plugin['cfg'].get(flag, False)
+        if not isinstance(value, (bool, np.bool_)):  # 'False' and 'no' would be true
+            raise CGDConfigError(f"{where}.cfg: CGD's {flag} must be True or False, got "
+                                 f'{value!r}')
     position = plugin.get('position')
     if position not in allowed:
         raise CGDConfigError(f'{where}: position must be one of {tuple(allowed)}, got '
-                             f'{position!r} in {plugin!r}')
+                             f'{position!r}{hint}')
     stages = plugin.get('stages')
     if num_stages is not None and stages is not None and len(stages) != num_stages:
         raise CGDConfigError(f'{where}: stages must give one bool per stage ({num_stages}), '
                              f'got {tuple(stages)!r}')
-    if is_cgd_type(plugin['cfg'].get('type')):
+    if is_cgd:
         check_inplace(position, bool(plugin['cfg'].get('inplace', False)), where)
     return position
 
