@@ -91,8 +91,8 @@ class CGDFunction(torch.autograd.Function):
               else torch.ops.aten.tanh_backward(g_kept, att))  # * (1 - att^2)
         da, dm, dw01, dw2, db01, db2 = attention_backward(dz, am, s, p, u, q, params)
         # a = mean_hw(x), m = max_hw(x), y = x * (1 + att): g * (1 + att) + da / HW everywhere
-        # (summed in float32 before rounding to g's dtype), and dm at each channel's max
-        torch.addcmul((da / (h * w)).view(n, c, 1, 1), g, scale, out=gx)
+        # and dm at each channel's max position
+        torch.addcmul((da / (h * w)).to(g.dtype).view(n, c, 1, 1), g, scale, out=gx)
         gx.view(n, c, h * w).scatter_add_(2, position.unsqueeze(2), dm.to(g.dtype).unsqueeze(2))
         weights = (d.view(-1, 1).to(ctx.param_dtype) for d in (dw01[0], dw01[1], dw2))
         biases = (d.view(1, -1, 1, 1).to(ctx.param_dtype) for d in (db01[0], db01[1], db2))

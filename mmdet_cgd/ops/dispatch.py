@@ -4,7 +4,9 @@ The Triton path (``cgd_triton``) where it applies to the tensor and the backend 
 the PyTorch path (``cgd_pytorch``) everywhere else; the ``autograd.Function`` of either where
 autograd records, its inference otherwise. The backend is the layer's ``backend`` option, or
 ``'pytorch'`` wherever the environment variable ``MMDET_CGD_BACKEND`` says so (read at every
-call: a user switches back to PyTorch without editing code or re-importing).
+call where the Triton path applies: a user switches back to PyTorch without editing code or
+re-importing; elsewhere there is nothing to switch, and dynamo in torch 2.1 cannot trace
+``os.environ``).
 """
 import os
 
@@ -44,7 +46,7 @@ def cgd(x: Tensor, inplace: bool, *params: Tensor, backend: str = 'auto') -> Ten
     graph's input in place through the Function gave wrong input gradients there (torch 2.14,
     ``tests/test_ops/test_cgd_pytorch.py``)."""
     inplace = inplace and not is_compiling()
-    path = cgd_triton if triton_allowed(backend) and cgd_triton.applies(x) else cgd_pytorch
+    path = cgd_triton if cgd_triton.applies(x) and triton_allowed(backend) else cgd_pytorch
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         function = cgd_triton.TritonCGDFunction if path is cgd_triton else cgd_pytorch.CGDFunction
         return function.apply(x, inplace, *params)
