@@ -21,7 +21,11 @@ MiB = 2**20
 # what the GPU machine's python3 lacks (it has torch, torchvision, numpy, opencv, scipy, ...)
 WHEELS = ['mmengine==0.10.7', 'mmdet==3.3.0', 'pycocotools==2.0.11', 'shapely==2.2.0',
           'terminaltables==3.1.10', 'addict==2.4.0', 'yapf==0.43.0', 'platformdirs==4.14.8',
-          'termcolor==3.3.0', 'setuptools==80.10.2']  # pkg_resources: mmcv's build, mmdet::
+          'termcolor==3.3.0',
+          'setuptools==80.10.2',  # pkg_resources: mmcv's build, mmengine's mmdet::
+          # tests/test_pretraining imports mmpretrain: what it needs that the machine lacks
+          'mmpretrain==1.2.0', 'mat4py==0.6.0', 'modelindex==0.0.2', 'model-index==0.1.11',
+          'ordered-set==4.1.0', 'importlib-metadata==10.2.0', 'lazy-importer==0.1.0']
 MMCV_SDIST, MMCV_SHA256 = ('mmcv-2.1.0.tar.gz',
                            'd387bcab66b467479b6660310e23746cfc79c6e57acf04094680adb499a5cd3f')
 PLATFORMS = ['manylinux_2_28_x86_64', 'manylinux_2_27_x86_64', 'manylinux_2_24_x86_64',

@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 SITE=$WORK/site
-OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
+OUT=$(realpath -m "$OUT")
 MMCV_SDIST=$CARRIED/mmcv-2.1.0.tar.gz
 PAPER=configs/cgd/mask-rcnn_r50-cgd_fpn_1x_coco.py
 DEMO=configs/demo/mask-rcnn_r18-cgd_fpn_synthetic.py
@@ -48,7 +48,9 @@ step() {
   local name=$1 limit=$2
   shift 2
   if [ "$DRY_RUN" = 1 ]; then
-    printf '%-14s <= %3s s: %s\n' "$name" "$limit" "${*@Q}"
+    local shown='' a
+    for a in "$@"; do [[ $a == *' '* ]] && a="'$a'"; shown+=" $a"; done
+    printf '%-14s <= %3s s:%s\n' "$name" "$limit" "$shown"
     return 0
   fi
   local left=$((BUDGET - (SECONDS - START)))
@@ -125,7 +127,7 @@ check_plan() {  # --dry-run: every file and command the steps name
   return $missing
 }
 
-[ "$DRY_RUN" = 1 ] || { rm -f "$OUT/steps.tsv"; mkdir -p "$WORK"; }
+[ "$DRY_RUN" = 1 ] || { mkdir -p "$OUT" "$WORK" && rm -f "$OUT/steps.tsv"; }
 export PY SITE CARRIED REPO MMCV_SDIST DEMO DATA WORK
 export -f environment install_stack build_mmcv dist_train
 export PYTHONUNBUFFERED=1 TRITON_INTERPRET=0  # tests/conftest.py defaults to the interpreter
