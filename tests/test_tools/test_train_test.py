@@ -162,3 +162,44 @@ def test_end_distributed_destroys_the_group_and_joins_its_threads(tmp_path):
     during, after, initialized = proc.stdout.split()[1::2]
     assert int(during) >= 3  # gloo's event loop and its two worker threads
     assert int(after) == 0 and initialized == 'False', proc.stdout
+
+
+# The README's "Add CGD to any mmdet config", with the hook whose checkpoints mmdet's own
+# test.py reads on torch >= 2.6 (weights_only=True by default there)
+RECIPE = """
+custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
+model = dict(backbone=dict(plugins=[
+    dict(cfg=dict(type='CGD', identity_init=True), position='after_conv1')]))
+default_hooks = dict(weights_only=dict(type='WeightsOnlyCheckpointHook'))
+"""
+# the recipe made tiny: no pretrained download, the synthetic classes, 64-pixel images
+TINY = """
+model = dict(backbone=dict(init_cfg=None), bbox_head=dict(num_classes=5))
+metainfo = dict(classes=('disk', 'square', 'triangle', 'star', 'cross'))
+pipeline = [dict(type='LoadImageFromFile'), dict(type='LoadAnnotations', with_bbox=True),
+            dict(type='Resize', scale=(64, 64), keep_ratio=True), dict(type='PackDetInputs')]
+data = dict(data_root='{root}/', metainfo=metainfo, pipeline=pipeline)
+train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False, dataset=dict(
+    data, ann_file='annotations/instances_train.json', data_prefix=dict(img='train/')))
+val_dataloader = dict(num_workers=0, persistent_workers=False, dataset=dict(
+    data, ann_file='annotations/instances_val.json', data_prefix=dict(img='val/')))
+test_dataloader = val_dataloader
+val_evaluator = dict(ann_file='{root}/annotations/instances_val.json')
+test_evaluator = val_evaluator
+train_cfg = dict(max_epochs=1)
+"""
+
+
+def test_the_readme_recipe_through_mmdets_own_train_and_test_tools(tiny_coco, tmp_path):
+    """#31 case 6: on torch >= 2.6 mmdet's test.py failed on the checkpoint its train.py wrote
+    ("Unsupported global: GLOBAL getattr")."""
+    (tmp_path / 'fcos_r50-cgd.py').write_text(
+        "_base_ = 'mmdet::fcos/fcos_r50-caffe_fpn_gn-head_1x_coco.py'\n" + RECIPE)
+    config = tmp_path / 'tiny.py'
+    config.write_text("_base_ = './fcos_r50-cgd.py'\n" + TINY.format(root=tiny_coco))
+    python(MMDET_TOOLS / 'train.py', config, '--work-dir', tmp_path)
+    checkpoint = torch.load(tmp_path / 'epoch_1.pth', weights_only=False)
+    assert any('.cgd.' in k for k in checkpoint['state_dict'])
+    python(MMDET_TOOLS / 'test.py', config, tmp_path / 'epoch_1.pth', '--work-dir',
+           tmp_path / 'test')
+    assert 'coco/bbox_mAP' in read_test_metrics(tmp_path / 'test')
