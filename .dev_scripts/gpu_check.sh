@@ -33,7 +33,6 @@ done
 SITE=$WORK/site
 OUT=$(realpath -m "$OUT")
 MMCV_SDIST=$CARRIED/mmcv-2.1.0.tar.gz
-PAPER=configs/cgd/mask-rcnn_r50-cgd_fpn_1x_coco.py
 DEMO=configs/demo/mask-rcnn_r18-cgd_fpn_synthetic.py
 COST=(tools/analysis_tools/measure_cgd_cost.py --device cuda --models backbone mask_rcnn
       --variants plain 'CGD paper (before_norm1)' --size 800 1216 --batch 2 --rounds 12
@@ -109,7 +108,7 @@ dist_train() {  # the demo config on synthetic data, a few iterations, NCCL
 
 check_plan() {  # --dry-run: every file and command the steps name
   local missing=0 path
-  for path in "$PAPER" "$DEMO" "${COST[0]}" tools/analysis_tools/measure_cgd_host_time.py \
+  for path in "$DEMO" "${COST[0]}" tools/analysis_tools/measure_cgd_host_time.py \
       tools/dist_train.sh tools/train.py tools/misc/g++-std20 tools/misc/make_synthetic_coco.py \
       .dev_scripts/gpu_check.py; do
     [ -e "$path" ] || { echo "missing: $path"; missing=1; }
