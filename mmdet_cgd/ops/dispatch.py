@@ -46,7 +46,9 @@ def cgd(x: Tensor, inplace: bool, *params: Tensor, backend: str = 'auto') -> Ten
     graph's input in place through the Function gave wrong input gradients there (torch 2.14,
     ``tests/test_ops/test_cgd_pytorch.py``)."""
     inplace = inplace and not is_compiling()
-    path = cgd_triton if cgd_triton.applies(x) and triton_allowed(backend) else cgd_pytorch
+    # the option first: 'pytorch' spares Triton's one-time probe of the device
+    triton = backend == 'auto' and cgd_triton.applies(x) and triton_allowed(backend)
+    path = cgd_triton if triton else cgd_pytorch
     if torch.is_grad_enabled() and (x.requires_grad or any(p.requires_grad for p in params)):
         function = cgd_triton.TritonCGDFunction if path is cgd_triton else cgd_pytorch.CGDFunction
         return function.apply(x, inplace, *params)
