@@ -6,11 +6,10 @@ width it really has (``conv1.out_channels``, ``conv3.out_channels``) under the n
 ``after_conv*_plugin_names``); ``before_norm1`` plugins run in a forward hook on ``conv1`` that
 returns their output. The blocks' own ``forward``, init and state-dict names stay mmdet's.
 """
-import inspect
 from typing import List, Optional
 
 from mmcv.cnn import build_plugin_layer
-from mmdet.models.backbones.resnet import BasicBlock, Bottleneck, ResNet
+from mmdet.models.backbones.resnet import BasicBlock, Bottleneck
 from mmengine.registry import MODELS
 
 from mmdet_cgd.models.layers import CGD
@@ -100,19 +99,6 @@ def block_plugin_names(block) -> List[str]:
             for n in getattr(block, f'{p}_plugin_names', [])]
 
 
-def _accepted_arguments(cls) -> set:
-    """Keyword arguments ``cls(...)`` accepts, following ``**kwargs`` up the MRO."""
-    names = set()
-    for klass in cls.__mro__:
-        if '__init__' not in klass.__dict__:
-            continue
-        params = inspect.signature(klass.__dict__['__init__']).parameters.values()
-        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
-        if not any(p.kind == p.VAR_KEYWORD for p in params):
-            break
-    return names - {'self'}
-
-
 class BeforeNorm1Mixin:
     """Put first in the bases of an mmdet ResNet-family backbone: ``class X(BeforeNorm1Mixin,
     ResNeXt)``. Adds ``plugins`` at ``before_norm1`` (conv1 -> plugins -> norm1), gives every
@@ -129,17 +115,11 @@ class BeforeNorm1Mixin:
 
     def __init__(self, *args, plugins: Optional[List[dict]] = None,
                  freeze_plugins: bool = False, **kwargs):
-        self._check_arguments(kwargs)
         self.freeze_plugins = freeze_plugins
         if plugins is not None and not isinstance(plugins, (list, tuple)):
             raise CGDConfigError(f'{type(self).__name__}: plugins must be a list of dicts, got '
                                  f'{plugins!r}')
         super().__init__(*args, **kwargs)  # the stock backbone, without plugins
-        if not isinstance(getattr(self, 'res_layers', None), list):
-            raise CGDConfigError(
-                f'{type(self).__name__}: BeforeNorm1Mixin serves backbones built from ResNet '
-                f'blocks in res_layers ({", ".join(supported_variants())}); '
-                f'{self._stock_class().__name__} has none')
         self.plugins = plugins
         self._register_state_dict_hook(record_placement)
         checked = self._checked(plugins or [])
@@ -159,16 +139,6 @@ class BeforeNorm1Mixin:
     @classmethod
     def _stock_class(cls):
         return next(c for c in cls.__mro__ if not issubclass(c, BeforeNorm1Mixin))
-
-    def _check_arguments(self, kwargs) -> None:
-        """Name the variant that takes an argument this one does not (groups -> CGDResNeXt)."""
-        unknown = sorted(set(kwargs) - _accepted_arguments(type(self)))
-        if unknown:
-            takers = [v.__name__ for v in _variants() if set(unknown) <= _accepted_arguments(v)]
-            hint = f'; {" or ".join(takers)} takes them' if takers else ''
-            raise CGDConfigError(
-                f'{type(self).__name__} (mmdet {self._stock_class().__name__} plus before_norm1) '
-                f'got arguments it does not take: {", ".join(unknown)}{hint}')
 
     def _checked(self, plugins) -> List[dict]:
         for i, plugin in enumerate(plugins):
@@ -215,11 +185,3 @@ class BeforeNorm1Mixin:
         super().train(mode)
         return self  # as nn.Module does; mmdet's ResNet.train returns None
 
-
-def _variants() -> list:
-    """The ``BeforeNorm1Mixin`` backbones on mmdet's ResNet family (ours in cgd_resnet.py)."""
-    return [v for v in BeforeNorm1Mixin.__subclasses__() if issubclass(v, ResNet)]
-
-
-def supported_variants() -> List[str]:
-    return [v.__name__ for v in _variants()]
