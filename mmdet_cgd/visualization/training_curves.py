@@ -41,7 +41,7 @@ def curve_points(records: List[dict]):
 def plot_training_curves(runs: Dict[str, str], out_path) -> None:
     """``runs`` maps a label to a work dir; writes loss (left) and val AP (right) to a PNG."""
     fig = Figure(figsize=(11, 4))  # no pyplot: no global backend to select
-    ax_loss, ax_ap = fig.subplots(1, 2)
+    ax_loss, ax_ap = fig.subplots(1, 2, sharex=True)
     for label, work_dir in runs.items():
         train, val = curve_points(read_scalars(work_dir))
         ax_loss.plot(*zip(*train), '.-', label=label)
