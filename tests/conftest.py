@@ -1,8 +1,8 @@
 import functools
 import os
 
-# Triton's interpreter runs the CUDA kernels on CPU tensors (tests/test_ops/test_cgd_triton.py);
-# it must be chosen before anything imports Triton, whose own library functions it wraps.
+# Triton's interpreter runs the CUDA kernels on CPU tensors (the ``device`` fixture's 'cpu'); it
+# must be chosen before anything imports Triton, whose own library functions it wraps.
 os.environ.setdefault('TRITON_INTERPRET', '1')
 
 import pytest  # noqa: E402
@@ -21,6 +21,23 @@ def model_index_read_once():
         patch.setattr(mmengine.config.utils, 'load',
                       functools.lru_cache(None)(mmengine.config.utils.load))
         yield
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        'markers', 'devices: tests parametrised over devices (cpu, and cuda where available); '
+        'on a GPU machine ``pytest -m devices -k cuda`` runs their CUDA half')
+
+
+@pytest.fixture(params=[
+    pytest.param('cpu', marks=pytest.mark.devices),
+    pytest.param('cuda', marks=[pytest.mark.devices, pytest.mark.skipif(
+        not torch.cuda.is_available(), reason='no CUDA device here')]),
+])
+def device(request):
+    """Each device a test runs on: 'cpu' (the Triton path there run by Triton's interpreter),
+    and 'cuda' where there is one; both halves carry the ``devices`` marker."""
+    return request.param
 
 
 def pytest_report_header(config):

@@ -1,20 +1,20 @@
-"""CGD on CUDA in six Triton launches per training step: host wrappers, custom ops and the
+"""CGD on CUDA in six Triton launches per training step: the host side, the custom ops and the
 ``autograd.Function`` (the kernels are in ``cgd_triton_kernels``, imported at the first launch
 so that importing the package does not import Triton).
 
-Off the CPU, PyTorch's path costs about 100 small kernels per training forward + backward,
-most on (N, C) vectors: on a GPU its time is launch overhead, whatever the activation's size.
-Here the forward is three kernels (pool, attention, scale) and backward three (product sums,
-attention derivative with the parameter gradients, input gradient).
-
-The kernels run inside ``torch.library.triton_op`` ops (``torch.ops.mmdet_cgd.cgd_*``), so
-``meta`` and fake tensors, ``torch.compile(fullgraph=True)`` and export see ordinary operators
-with their shapes (torch >= 2.6). Where they cannot run (no Triton, an older torch) CGD takes
-the PyTorch path, and ``triton_unavailable_reason`` says why.
+Forward: pool, attention, scale; backward: product sums, attention derivative, input gradient
+(with the parameter gradients). In eager mode the Function calls the op bodies directly and
+each launch after a shape's first calls the kernel Triton compiled for it (``Launch``): on a
+GPU the layer's cost is otherwise host time. Under torch.compile, meta or fake tensors it calls
+``torch.ops.mmdet_cgd.cgd_*`` (``torch.library.triton_op``, torch >= 2.6), which compile and
+export see as ordinary operators. Where Triton cannot run, CGD takes the PyTorch path and
+``triton_unavailable_reason`` (or a warning, per device) says why.
 """
+import contextlib
 import functools
 import importlib.util
-from typing import List, Optional, Tuple
+import warnings
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -23,8 +23,10 @@ from torch.autograd.function import once_differentiable
 from .cgd_attention import attention_dtype
 from .inplace_safety import check_inplace_is_safe
 
-# Device types whose tensors take the Triton path (a test adds 'cpu' under TRITON_INTERPRET=1).
+# Device types whose tensors take the Triton path (a test adds 'cpu' under TRITON_INTERPRET=1),
+# and the guard each launch runs under: the tensor's device, so also its current stream.
 TRITON_DEVICES = ('cuda', )
+DEVICE_GUARDS = {'cuda': torch.cuda.device}
 DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 # Elements per program's tile, and programs to aim for (enough to fill a large GPU): a row of
 # positions is split into that many ranges where the (sample, channel-block) pairs are fewer.
@@ -32,6 +34,8 @@ TILE = 4096
 TARGET_PROGRAMS = 1024
 # Widest channel dimension the per-sample kernels take in one block.
 MAX_CHANNELS = 16384
+# str(device) -> why Triton cannot run there, or None where it can (``runs_on``).
+FAILURES = {}
 
 
 def triton_unavailable_reason() -> Optional[str]:
@@ -45,11 +49,46 @@ def triton_unavailable_reason() -> Optional[str]:
 
 
 def applies(x: Tensor) -> bool:
-    """Whether CGD on ``x`` takes the Triton path: a CUDA float tensor whose H and W collapse
-    into one stride (contiguous or channels-last), with at most ``MAX_CHANNELS`` channels."""
+    """Whether CGD on ``x`` takes the Triton path: a float tensor on a device where Triton
+    runs, whose H and W collapse into one stride (contiguous or channels-last), with at most
+    ``MAX_CHANNELS`` channels."""
     n, c, h, w = x.shape
     return (x.device.type in TRITON_DEVICES and x.dtype in DTYPES and x.numel() > 0
-            and c <= MAX_CHANNELS and collapses(x) and OPS_REGISTERED)
+            and c <= MAX_CHANNELS and collapses(x) and OPS_REGISTERED and runs_on(x))
+
+
+def runs_on(x: Tensor) -> bool:
+    """Whether Triton launches on ``x``'s device, found once by a one-element probe kernel:
+    where it cannot (no driver, an unsupported GPU), a warning says why, once, and CGD takes
+    the PyTorch path there. (Assumed while compiling or on fake tensors: the probe runs on the
+    first eager call.)"""
+    key = str(x.device)
+    if key not in FAILURES:
+        if not is_eager(x):
+            return True
+        FAILURES[key] = probe(x.device)
+        if FAILURES[key] is not None:
+            warnings.warn(FAILURES[key], stacklevel=3)
+    return FAILURES[key] is None
+
+
+def probe(device: torch.device) -> Optional[str]:
+    try:
+        out = torch.zeros(1, device=device)
+        with on_device(device):
+            kernels().probe_kernel[(1, )](out)
+        if out.item() != 1:
+            raise RuntimeError('the probe kernel wrote nothing')
+    except Exception as error:  # noqa: BLE001 (whatever fails, Triton cannot run there)
+        return (f'Triton cannot run on {device} ({type(error).__name__}: {error}): CGD takes '
+                'its PyTorch path there')
+    return None
+
+
+def on_device(device: torch.device):
+    """The guard every launch on ``device`` runs under (none for the interpreter's CPU)."""
+    guard = DEVICE_GUARDS.get(device.type)
+    return guard(device) if guard is not None else contextlib.nullcontext()
 
 
 def collapses(t: Tensor) -> bool:
@@ -57,6 +96,19 @@ def collapses(t: Tensor) -> bool:
     stride is arbitrary)."""
     h, w = t.shape[2:]
     return h == 1 or w == 1 or t.stride(2) == w * t.stride(3)
+
+
+def overlaps(t: Tensor) -> bool:
+    """Whether two elements of ``t`` may share memory (``expand``, ``as_strided``): scaled in
+    place, several programs would write one address."""
+    if t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last):
+        return False
+    extent = 0
+    for stride, size in sorted((s, n) for s, n in zip(t.stride(), t.shape) if n > 1):
+        if stride <= extent:
+            return True
+        extent += stride * (size - 1)
+    return False
 
 
 def hw_strides(t: Tensor) -> Tuple[int, int, int]:
@@ -68,15 +120,16 @@ def next_power_of_2(n) -> int:
     return 1 << max(0, (int(n) - 1).bit_length())
 
 
-def tiling(t: Tensor) -> Tuple[int, int, int, int]:
+def channel_warps(c: int) -> int:
+    """Warps for a per-sample kernel holding (C, ) vectors: more for wide layers."""
+    return 4 if c <= 1024 else 8 if c <= 4096 else 16
+
+
+def tiling(n: int, c: int, hw: int, positions_inner: bool) -> Tuple[int, int, int, int]:
     """``(BLOCK_C, BLOCK_HW, splits, split_len)`` for the activation-sized kernels: tiles
     along the contiguous dimension (positions, or channels for channels-last), and the
     positions split into ranges until there are about ``TARGET_PROGRAMS`` programs. A function
-    of the shape and layout alone, so results are deterministic. (``int``: under
-    torch.compile with dynamic shapes the block sizes specialise, as constexprs must.)"""
-    n, c, h, w = (int(d) for d in t.shape)
-    hw = h * w
-    positions_inner = hw_strides(t)[2] == 1 or hw == 1
+    of the shape and layout alone, so results are deterministic."""
     if positions_inner:
         block_hw = min(next_power_of_2(hw), 1024)
         block_c = min(next_power_of_2(c), max(1, TILE // block_hw))
@@ -90,11 +143,6 @@ def tiling(t: Tensor) -> Tuple[int, int, int, int]:
     return block_c, block_hw, -(-hw // split_len), split_len
 
 
-def launch(kernel, grid, *args, **meta):
-    """Launch a Triton kernel so that torch.compile and export can trace it."""
-    torch.library.wrap_triton(kernel)[grid](*args, **meta)
-
-
 @functools.lru_cache(maxsize=None)
 def kernels():
     """``cgd_triton_kernels``, imported on first use (it imports Triton)."""
@@ -102,65 +150,233 @@ def kernels():
     return cgd_triton_kernels
 
 
-def attention_impl(x: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1: Tensor,
-                   b2: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+@functools.lru_cache(maxsize=None)
+def direct_launches() -> bool:
+    """Whether ``Launch`` may call compiled kernels itself: compiled (not the interpreter), and
+    Triton >= 3.3, whose launchers take every argument, constexprs included."""
+    import triton
+    version = tuple(int(v) for v in triton.__version__.split('.')[:2])
+    return version >= (3, 3) and isinstance(kernels().pool_kernel, triton.runtime.JITFunction)
+
+
+class Launch:
+    """One kernel's launch for one specialisation (shapes, strides, dtypes, alignment): grid,
+    scalar arguments, constexprs, warps. Its first eager run goes through Triton's JIT, which
+    compiles or finds the kernel; later ones hand the arguments to that kernel's launcher as
+    the JIT itself would, without its per-call argument binding and cache look-up."""
+
+    def __init__(self, kernel, grid, scalars, num_warps=4, **constants):
+        self.kernel, self.scalars, self.constants = kernel, scalars, constants
+        self.grid, self.num_warps, self.compiled = (*grid, 1, 1)[:3], num_warps, None
+        self.arguments = scalars + tuple(constants.values())  # constexprs last, in order
+
+    def traced(self, *tensors):
+        """The launch as torch.compile and export trace it (inside the custom ops)."""
+        torch.library.wrap_triton(self.kernel)[self.grid](
+            *tensors, *self.scalars, **self.constants, num_warps=self.num_warps)
+
+    def eager(self, direct, *tensors):
+        """``direct``: None, or (stream, launch hooks) for a direct launch."""
+        compiled = self.compiled
+        if compiled is not None and direct is not None:
+            compiled.run(*self.grid, direct[0], compiled.function, compiled.packed_metadata,
+                         None, *direct[1:], *tensors, *self.arguments)
+            return
+        compiled = self.kernel[self.grid](*tensors, *self.scalars, **self.constants,
+                                          num_warps=self.num_warps)
+        if direct is not None and hasattr(compiled, 'packed_metadata'):
+            self.compiled = compiled
+
+
+def eager_launcher():
+    """``run(launch, *tensors)`` for eager calls, inside the device's guard: direct launches
+    on its current stream where ``direct_launches`` allows and no launch hook (a profiler's)
+    wants to see them, Triton's JIT otherwise."""
+    import triton
+    direct = None
+    hooks = (triton.knobs.runtime.launch_enter_hook, triton.knobs.runtime.launch_exit_hook)
+    if direct_launches() and not any(getattr(h, 'calls', h is not None) for h in hooks):
+        driver = triton.runtime.driver.active
+        direct = (driver.get_current_stream(driver.get_current_device()), *hooks)
+    return lambda launch, *tensors: launch.eager(direct, *tensors)
+
+
+def is_eager(*tensors: Tensor) -> bool:
+    """Plain tensors outside torch.compile: the op bodies are called directly."""
+    return not torch.compiler.is_compiling() and all(type(t) is Tensor for t in tensors)
+
+
+def parameter_key(params) -> tuple:
+    """What of the six parameters a compiled kernel depends on: dtypes and channel strides."""
+    w0, w1, w2, b0, b1, b2 = params
+    return (w0.dtype, w1.dtype, w2.dtype, b0.dtype, b1.dtype, b2.dtype, w0.stride(0),
+            w1.stride(0), w2.stride(0), b0.stride(1), b1.stride(1), b2.stride(1))
+
+
+def aligned(*tensors: Tensor) -> tuple:
+    """Triton specialises pointers on 16-byte alignment."""
+    return tuple(t.data_ptr() % 16 == 0 for t in tensors)
+
+
+class ForwardPlan(NamedTuple):
+    splits: int
+    pool: Launch
+    attention: Launch
+    scale: Launch
+
+
+@functools.lru_cache(maxsize=1024)
+def forward_plan(param_strides, shape, x_strides, y_strides, *specialisation) -> ForwardPlan:
+    """The forward's launches for one shape and layout (``specialisation``, the rest of what
+    Triton compiles a kernel for, is only part of the cache key)."""
+    (n, c), hw, k = shape[:2], shape[2] * shape[3], kernels()
+    block_c, block_hw, splits, split_len = tiling(n, c, hw, x_strides[2] == 1 or hw == 1)
+    grid, blocks = (n * -(-c // block_c), splits), dict(BLOCK_C=block_c, BLOCK_HW=block_hw)
+    return ForwardPlan(
+        splits,
+        Launch(k.pool_kernel, grid, (c, hw, *x_strides, split_len, splits), **blocks),
+        Launch(k.attention_kernel, (n, ), (*param_strides, c, hw, splits), channel_warps(c),
+               BLOCK_C=next_power_of_2(c)),
+        Launch(k.scale_kernel, grid, (c, hw, *x_strides, *y_strides, split_len), **blocks))
+
+
+class BackwardPlan(NamedTuple):
+    splits: int
+    product_sum: Launch
+    attention_backward: Launch
+    input_gradient: Launch
+
+
+@functools.lru_cache(maxsize=1024)
+def backward_plan(param_strides, shape, g_strides, kept_strides, gx_strides, kept_x,
+                  *specialisation) -> BackwardPlan:
+    """The backward's launches, as ``forward_plan``."""
+    (n, c), hw, k = shape[:2], shape[2] * shape[3], kernels()
+    block_c, block_hw, splits, split_len = tiling(n, c, hw, kept_strides[2] == 1 or hw == 1)
+    grid, blocks = (n * -(-c // block_c), splits), dict(BLOCK_C=block_c, BLOCK_HW=block_hw)
+    return BackwardPlan(
+        splits,
+        Launch(k.product_sum_kernel, grid, (c, hw, *g_strides, *kept_strides, split_len,
+                                            splits), **blocks),
+        Launch(k.attention_backward_kernel, (n, ), (*param_strides, c, hw, splits),
+               channel_warps(c), KEPT_X=kept_x, BLOCK_C=next_power_of_2(c)),
+        Launch(k.input_gradient_kernel, grid, (n, c, hw, *g_strides, *gx_strides, split_len),
+               **blocks))
+
+
+def plan_for(build, eager: bool, tensors, params, *layout):
+    """``build``'s plan for these tensors: in eager mode cached by everything a compiled kernel
+    depends on; traced, built afresh from plain ints (symbolic sizes specialise)."""
+    key = parameter_key(params)
+    if eager:
+        return build(key[6:], *layout, *(t.dtype for t in tensors), tensors[0].device, key[:6],
+                     *aligned(*tensors, *params))
+    return build.__wrapped__(tuple(map(int, key[6:])), *(
+        tuple(map(int, v)) if isinstance(v, tuple) else v for v in layout))
+
+
+def attention_impl(x: Tensor, plan: ForwardPlan, run, *params: Tensor):
     """``(att, mean, peak, position)`` per (N, C): the spatial mean and max of x and the first
     max position (int32, flat h * W + w) in float32 (float64 for float64 x)."""
-    n, c, h, w = x.shape
-    k = kernels()
-    vec_dtype = attention_dtype(x.dtype)
-    block_c, block_hw, splits, split_len = tiling(x)
-    sums = x.new_empty((n, c, splits), dtype=vec_dtype)
-    maxima = x.new_empty((n, c, splits), dtype=vec_dtype)
-    positions = x.new_empty((n, c, splits), dtype=torch.int32)
-    launch(k.pool_kernel, (n * -(-c // block_c), splits), x, sums, maxima, positions, c, h * w,
-           *hw_strides(x), split_len, splits, BLOCK_C=block_c, BLOCK_HW=block_hw)
-    att, mean, peak = (x.new_empty((n, c), dtype=vec_dtype) for _ in range(3))
-    position = x.new_empty((n, c), dtype=torch.int32)
-    launch(k.attention_kernel, (n, ), sums, maxima, positions, w0, w1, w2, b0, b1, b2, mean,
-           peak, att, position, c, h * w, splits, BLOCK_C=next_power_of_2(c),
-           num_warps=channel_warps(c))
+    n, c = x.shape[:2]
+    sums, maxima = (x.new_empty((n, c, plan.splits), dtype=attention_dtype(x.dtype))
+                    for _ in range(2))
+    positions = x.new_empty((n, c, plan.splits), dtype=torch.int32)
+    run(plan.pool, x, sums, maxima, positions)
+    att, mean, peak = (sums.new_empty((n, c)) for _ in range(3))
+    position = positions.new_empty((n, c))
+    run(plan.attention, sums, maxima, positions, *params, mean, peak, att, position)
     return att, mean, peak, position
 
 
-def channel_warps(c: int) -> int:
-    """Warps for a per-sample kernel holding (C, ) vectors: more for wide layers."""
-    return 4 if c <= 1024 else 8 if c <= 4096 else 16
-
-
-def scale_into(x: Tensor, att: Tensor, y: Tensor) -> None:
-    """y = x * (1 + att); ``y`` may be ``x``."""
-    n, c, h, w = x.shape
-    block_c, block_hw, splits, split_len = tiling(x)
-    launch(kernels().scale_kernel, (n * -(-c // block_c), splits), x, att, y, c, h * w,
-           *hw_strides(x), *hw_strides(y), split_len, BLOCK_C=block_c, BLOCK_HW=block_hw)
+def forward_impl(x: Tensor, y: Tensor, params, eager: bool = True, scale: bool = True):
+    """``(att, mean, peak, position)``, and y = x * (1 + att) written to ``y`` (which may be
+    ``x``) under ``scale``."""
+    plan = plan_for(forward_plan, eager, (x, y), params, tuple(x.shape), hw_strides(x),
+                    hw_strides(y))
+    with on_device(x.device):
+        run = eager_launcher() if eager else Launch.traced
+        vectors = attention_impl(x, plan, run, *params)
+        if scale:
+            run(plan.scale, x, vectors[0], y)
+    return vectors
 
 
 def backward_impl(g: Tensor, kept: Tensor, att: Tensor, mean: Tensor, peak: Tensor,
                   position: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1: Tensor,
-                  b2: Tensor, kept_x: bool) -> List[Tensor]:
+                  b2: Tensor, kept_x: bool, eager: bool = False) -> List[Tensor]:
     """``[dL/dx, dw0, dw1, dw2, dbias0, dbias1, dbias2]`` from dL/dy ``g`` and what the forward
     kept (``kept_x``: x itself, else y = x * (1 + att))."""
-    n, c, h, w = kept.shape
-    k = kernels()
+    n, c = kept.shape[:2]
+    params = (w0, w1, w2, b0, b1, b2)
     if not collapses(g):
         g = g.contiguous(memory_format=torch.channels_last
                          if kept.is_contiguous(memory_format=torch.channels_last)
                          else torch.contiguous_format)
-    block_c, block_hw, splits, split_len = tiling(kept)
-    grid = (n * -(-c // block_c), splits)
-    sums = kept.new_empty((n, c, splits), dtype=mean.dtype)
-    launch(k.product_sum_kernel, grid, g, kept, sums, c, h * w, *hw_strides(g),
-           *hw_strides(kept), split_len, splits, BLOCK_C=block_c, BLOCK_HW=block_hw)
-    dmean, dpeak = torch.empty_like(mean), torch.empty_like(mean)
-    grads = [torch.empty_like(p) for p in (w0, w1, w2, b0, b1, b2)]
-    launch(k.attention_backward_kernel, (1, ), sums, mean, peak, att, w0, w1, w2, b0, b1, b2,
-           dmean, dpeak, *grads, n, c, h * w, splits, KEPT_X=kept_x,
-           BLOCK_C=next_power_of_2(c), num_warps=channel_warps(c))
     gx = torch.empty_like(kept, dtype=g.dtype)  # kept's layout (preserve_format)
-    launch(k.input_gradient_kernel, grid, g, att, dmean, dpeak, position, gx, c, h * w,
-           *hw_strides(g), *hw_strides(gx), split_len, BLOCK_C=block_c, BLOCK_HW=block_hw)
+    plan = plan_for(backward_plan, eager, (g, kept), params, tuple(kept.shape), hw_strides(g),
+                    hw_strides(kept), hw_strides(gx), kept_x)
+    sums = mean.new_empty((n, c, plan.splits))
+    dmean, dpeak = torch.empty_like(mean), torch.empty_like(mean)
+    shares = mean.new_empty((n, 6, c))
+    grads = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
+    with on_device(g.device):
+        run = eager_launcher() if eager else Launch.traced
+        run(plan.product_sum, g, kept, sums)
+        run(plan.attention_backward, sums, mean, peak, att, *params, dmean, dpeak, shares)
+        run(plan.input_gradient, g, att, dmean, dpeak, position, gx, shares, *grads)
     return [gx, *grads]
+
+
+class TritonCGDFunction(torch.autograd.Function):
+    """``CGDFunction`` on CUDA: the same x and y forms, in three Triton launches each way;
+    the forward records every max position. In place only where ``x`` does not overlap
+    itself (else scaled out of place, as the x form)."""
+
+    @staticmethod
+    def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
+        params = (w0, w1, w2, b0, b1, b2)
+        inplace = inplace and not overlaps(x)
+        if inplace:
+            check_inplace_is_safe(x)
+        if is_eager(x):
+            y = x if inplace else torch.empty_like(x)
+            att, mean, peak, position = forward_impl(x, y, params)
+        else:
+            att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, *params)
+            y = x if inplace else torch.ops.mmdet_cgd.cgd_scale(x, att)
+            if inplace:
+                torch.ops.mmdet_cgd.cgd_scale_(x, att)
+        if inplace:
+            ctx.mark_dirty(x)
+        ctx.save_for_backward(y if inplace else x, att, mean, peak, position, *params)
+        ctx.inplace = inplace
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g):
+        saved = ctx.saved_tensors
+        if is_eager(g, saved[0]):
+            gx, *grads = backward_impl(g, *saved, not ctx.inplace, eager=True)
+        else:
+            gx, *grads = torch.ops.mmdet_cgd.cgd_backward(g, *saved, not ctx.inplace)
+        return (gx, None, *grads)
+
+
+def cgd_inference(x: Tensor, inplace: bool, *params: Tensor) -> Tensor:
+    """CGD(x) where autograd does not record, in three launches; in place under ``inplace``
+    while grad mode is off and ``x`` does not overlap itself."""
+    inplace = inplace and not torch.is_grad_enabled() and not overlaps(x)
+    if is_eager(x):
+        y = x if inplace else torch.empty_like(x)
+        forward_impl(x, y, params)
+        return y
+    att = torch.ops.mmdet_cgd.cgd_attention(x, *params)[0]
+    if inplace:
+        torch.ops.mmdet_cgd.cgd_scale_(x, att)
+        return x
+    return torch.ops.mmdet_cgd.cgd_scale(x, att)
 
 
 def register_ops() -> bool:
@@ -173,7 +389,14 @@ def register_ops() -> bool:
     @triton_op('mmdet_cgd::cgd_attention', mutates_args=())
     def cgd_attention(x: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1: Tensor,
                       b2: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        return attention_impl(x, w0, w1, w2, b0, b1, b2)
+        return forward_impl(x, x, (w0, w1, w2, b0, b1, b2), eager=False, scale=False)
+
+    def scale_into(x, att, y):
+        plan = forward_plan.__wrapped__((1, ) * 6, tuple(map(int, x.shape)),
+                                        tuple(map(int, hw_strides(x))),
+                                        tuple(map(int, hw_strides(y))))
+        with on_device(x.device):
+            plan.scale.traced(x, att, y)
 
     @triton_op('mmdet_cgd::cgd_scale', mutates_args=())
     def cgd_scale(x: Tensor, att: Tensor) -> Tensor:
@@ -210,48 +433,10 @@ def register_ops() -> bool:
     @cgd_backward.register_fake
     def _(g, kept, att, mean, peak, position, w0, w1, w2, b0, b1, b2, kept_x):
         return [torch.empty_like(kept, dtype=g.dtype),
-                *(torch.empty_like(p) for p in (w0, w1, w2, b0, b1, b2))]
+                *(torch.empty_like(p, memory_format=torch.contiguous_format)
+                  for p in (w0, w1, w2, b0, b1, b2))]
 
     return True
 
 
 OPS_REGISTERED = register_ops()
-
-
-class TritonCGDFunction(torch.autograd.Function):
-    """``CGDFunction`` on CUDA: the same x and y forms, in three Triton launches each way;
-    the forward records every max position."""
-
-    @staticmethod
-    def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
-        if inplace:
-            check_inplace_is_safe(x)
-        att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, w0, w1, w2, b0, b1, b2)
-        if inplace:
-            torch.ops.mmdet_cgd.cgd_scale_(x, att)
-            ctx.mark_dirty(x)
-            y = x
-        else:
-            y = torch.ops.mmdet_cgd.cgd_scale(x, att)
-        ctx.save_for_backward(y if inplace else x, att, mean, peak, position, w0, w1, w2, b0, b1,
-                              b2)
-        ctx.inplace = inplace
-        return y
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, g):
-        kept, att, mean, peak, position, *params = ctx.saved_tensors
-        gx, *grads = torch.ops.mmdet_cgd.cgd_backward(g, kept, att, mean, peak, position,
-                                                      *params, not ctx.inplace)
-        return (gx, None, *grads)
-
-
-def cgd_inference(x: Tensor, inplace: bool, *params: Tensor) -> Tensor:
-    """CGD(x) where autograd does not record, in three launches; in place under ``inplace``
-    while grad mode is off."""
-    att = torch.ops.mmdet_cgd.cgd_attention(x, *params)[0]
-    if inplace and not torch.is_grad_enabled():
-        torch.ops.mmdet_cgd.cgd_scale_(x, att)
-        return x
-    return torch.ops.mmdet_cgd.cgd_scale(x, att)

@@ -1,22 +1,26 @@
 """CGD's Triton kernels: three launches for the forward, three for backward.
 
-Imported only where the Triton path runs (``cgd_triton``), so the package imports without
-Triton. Each program of the activation-sized kernels takes one sample's tile of ``BLOCK_C``
-channels over one split of the H x W positions, addressed through strides (contiguous and
-channels-last alike); per-split results go to small (N, C, splits) buffers that the per-sample
-kernels combine in a fixed order: deterministic, no atomics.
+Imported at the first launch (``cgd_triton``), so the package imports without Triton. Each
+program of the activation-sized kernels takes one sample's tile of ``BLOCK_C`` channels over one
+split of the H x W positions, addressed through strides (contiguous and channels-last alike);
+per-split results go to small (N, C, splits) buffers that the per-sample kernels combine in a
+fixed order: deterministic, no atomics.
 
     forward:  pool_kernel (sum, max, first max position: one read of x)
-              -> attention_kernel (equations (1)-(4) of ``cgd_attention``)
+              -> attention_kernel (one program per sample: equations (1)-(4) of
+                 ``cgd_attention``)
               -> scale_kernel (y = x * (1 + att), in place or not)
     backward: product_sum_kernel (sum_hw(g * kept): one read of each)
-              -> attention_backward_kernel (``attention_backward``, the six parameter gradients)
-              -> input_gradient_kernel (one read of g, one write)
+              -> attention_backward_kernel (one program per sample: ``attention_backward``,
+                 the sample's share of the six parameter gradients)
+              -> input_gradient_kernel (one read of g, one write; its first programs also sum
+                 the parameter gradients' shares over the samples, in order)
 
 Reductions accumulate in the dtype of the small buffers (float32, or float64 for float64
-inputs), read off their pointers. Max positions are
-flat h * W + w indices; ties go to the first (as ``torch.argmax``) and a NaN counts as the max
-(as ``torch.max``). A change to an equation in ``cgd_attention`` is a change here too.
+inputs), read off their pointers. Max positions are flat h * W + w indices; ties go to the
+first (as ``torch.argmax``) and a NaN counts as the max (as ``torch.max``). Parameters are
+read through their channel strides. A change to an equation in ``cgd_attention`` is a change
+here too.
 """
 import triton
 import triton.language as tl
@@ -109,32 +113,37 @@ def _combine_splits(sum_ptr, max_ptr, pos_ptr, row, ok, splits):
 @triton.jit
 def _attention_terms(a, m, ok, w0, w1, w2, b0, b1, b2):
     """Equations (1)-(4) of ``cgd_attention`` on one sample's (C, ) vectors (masked lanes 0)."""
+    # (1) s = softmax(a)
     e = tl.exp(tl.where(ok, a, float('-inf')) - tl.max(tl.where(ok, a, float('-inf')), 0))
-    s = e / tl.sum(e, 0)  # (1)
+    s = e / tl.sum(e, 0)
+    # (2) psi = tanh(s * p0 + b0),   p0 = a . w0
     p0 = tl.sum(a * w0, 0)
-    psi = _tanh(s * p0 + b0)  # (2)
+    psi = _tanh(s * p0 + b0)
+    # (3) phi = tanh(s * p1 + b1),   p1 = m . w1
     p1 = tl.sum(m * w1, 0)
-    phi = _tanh(s * p1 + b1)  # (3)
+    phi = _tanh(s * p1 + b1)
+    # (4) att = tanh(psi * q + b2),  q  = phi . w2
     q = tl.sum(phi * w2, 0)
-    att = _tanh(psi * q + b2)  # (4)
+    att = _tanh(psi * q + b2)
     return s, p0, psi, p1, phi, q, att
 
 
 @triton.jit
-def _load_parameters(w0_ptr, w1_ptr, w2_ptr, b0_ptr, b1_ptr, b2_ptr, c, ok, acc):
-    """The six (C, ) parameters in ``acc``, the dtype of the small vectors."""
-    return (tl.load(w0_ptr + c, mask=ok, other=0).to(acc),
-            tl.load(w1_ptr + c, mask=ok, other=0).to(acc),
-            tl.load(w2_ptr + c, mask=ok, other=0).to(acc),
-            tl.load(b0_ptr + c, mask=ok, other=0).to(acc),
-            tl.load(b1_ptr + c, mask=ok, other=0).to(acc),
-            tl.load(b2_ptr + c, mask=ok, other=0).to(acc))
+def _load_parameters(w0_ptr, w1_ptr, w2_ptr, b0_ptr, b1_ptr, b2_ptr, w0_stride, w1_stride,
+                     w2_stride, b0_stride, b1_stride, b2_stride, c, ok, acc):
+    """The six (C, ) parameters, read through their channel strides, in ``acc``."""
+    return (tl.load(w0_ptr + c * w0_stride, mask=ok, other=0).to(acc),
+            tl.load(w1_ptr + c * w1_stride, mask=ok, other=0).to(acc),
+            tl.load(w2_ptr + c * w2_stride, mask=ok, other=0).to(acc),
+            tl.load(b0_ptr + c * b0_stride, mask=ok, other=0).to(acc),
+            tl.load(b1_ptr + c * b1_stride, mask=ok, other=0).to(acc),
+            tl.load(b2_ptr + c * b2_stride, mask=ok, other=0).to(acc))
 
 
 @triton.jit
 def attention_kernel(sum_ptr, max_ptr, pos_ptr, w0_ptr, w1_ptr, w2_ptr, b0_ptr, b1_ptr, b2_ptr,
-                     mean_ptr, peak_ptr, att_ptr, position_ptr, C, HW, splits,
-                     BLOCK_C: tl.constexpr):
+                     mean_ptr, peak_ptr, att_ptr, position_ptr, w0_stride, w1_stride, w2_stride,
+                     b0_stride, b1_stride, b2_stride, C, HW, splits, BLOCK_C: tl.constexpr):
     """One program per sample: the pooled vectors, their max positions and the attention.
 
     A sample whose pooled vectors hold a NaN or an infinity comes out all NaN, as in
@@ -146,7 +155,8 @@ def attention_kernel(sum_ptr, max_ptr, pos_ptr, w0_ptr, w1_ptr, w2_ptr, b0_ptr, 
                                          (n * C + c).to(tl.int64) * splits, ok, splits)
     a = total / HW
     w0, w1, w2, b0, b1, b2 = _load_parameters(w0_ptr, w1_ptr, w2_ptr, b0_ptr, b1_ptr, b2_ptr,
-                                              c, ok, a.dtype)
+                                              w0_stride, w1_stride, w2_stride, b0_stride,
+                                              b1_stride, b2_stride, c, ok, a.dtype)
     s, p0, psi, p1, phi, q, att = _attention_terms(a, m, ok, w0, w1, w2, b0, b1, b2)
     finite = (a == a) & (m == m) & (tl.abs(a) < float('inf')) & (tl.abs(m) < float('inf'))
     broken = tl.max(tl.where(ok & ~finite, 1, 0), 0) > 0
@@ -197,75 +207,87 @@ def product_sum_kernel(g_ptr, t_ptr, sum_ptr, C, HW, g_stride_n, g_stride_c, g_s
 
 @triton.jit
 def attention_backward_kernel(sum_ptr, mean_ptr, peak_ptr, att_ptr, w0_ptr, w1_ptr, w2_ptr,
-                              b0_ptr, b1_ptr, b2_ptr, dmean_ptr, dpeak_ptr, dw0_ptr, dw1_ptr,
-                              dw2_ptr, db0_ptr, db1_ptr, db2_ptr, N, C, HW, splits,
-                              KEPT_X: tl.constexpr, BLOCK_C: tl.constexpr):
-    """One program, sample after sample (a fixed order: deterministic parameter gradients):
-    ``attention_backward`` from dL/dz, z the argument of (4)'s tanh, given sum_hw(g * kept).
+                              b0_ptr, b1_ptr, b2_ptr, dmean_ptr, dpeak_ptr, shares_ptr,
+                              w0_stride, w1_stride, w2_stride, b0_stride, b1_stride, b2_stride,
+                              C, HW, splits, KEPT_X: tl.constexpr, BLOCK_C: tl.constexpr):
+    """One program per sample: ``attention_backward`` from dL/dz, z the argument of (4)'s tanh,
+    given sum_hw(g * kept). Writes dL/da / HW and dL/dm per (n, c) for
+    ``input_gradient_kernel``, and the sample's share of the six parameter gradients to
+    ``shares`` (N, 6, C), which that kernel sums over the samples in order.
 
-    y = x * (1 + att): dz = sum_hw(g * x) * (1 - att^2) = sum_hw(g * y) * (1 - att). Writes
-    dL/da / HW and dL/dm per (n, c) for ``input_gradient_kernel``."""
+    y = x * (1 + att): dz = sum_hw(g * x) * (1 - att^2) = sum_hw(g * y) * (1 - att)."""
     acc = sum_ptr.dtype.element_ty
+    n = tl.program_id(0)
     c = tl.arange(0, BLOCK_C)
     ok = c < C
     w0, w1, w2, b0, b1, b2 = _load_parameters(w0_ptr, w1_ptr, w2_ptr, b0_ptr, b1_ptr, b2_ptr,
-                                              c, ok, acc)
-    dw0 = tl.zeros((BLOCK_C, ), acc)
-    dw1 = tl.zeros((BLOCK_C, ), acc)
-    dw2 = tl.zeros((BLOCK_C, ), acc)
-    db0 = tl.zeros((BLOCK_C, ), acc)
-    db1 = tl.zeros((BLOCK_C, ), acc)
-    db2 = tl.zeros((BLOCK_C, ), acc)
-    for n in range(N):
-        row = n * C + c
-        g_kept = tl.load(sum_ptr + row.to(tl.int64) * splits, mask=ok, other=0)
-        for split in range(1, splits):
-            g_kept += tl.load(sum_ptr + row.to(tl.int64) * splits + split, mask=ok, other=0)
-        a = tl.load(mean_ptr + row, mask=ok, other=0)
-        m = tl.load(peak_ptr + row, mask=ok, other=0)
-        att = tl.load(att_ptr + row, mask=ok, other=0)
-        s, p0, psi, p1, phi, q, _att = _attention_terms(a, m, ok, w0, w1, w2, b0, b1, b2)
-        dz = g_kept * (1 - att)
-        if KEPT_X:
-            dz = dz * (1 + att)
-        # (4) att = tanh(psi * q + b2), q = phi . w2
-        dpsi = dz * q
-        dq = tl.sum(dz * psi, 0)
-        dphi = dq * w2
-        dw2 += dq * phi
-        # (3) phi = tanh(s * p1 + b1), p1 = m . w1
-        dv = dphi * (1 - phi * phi)
-        dp1 = tl.sum(dv * s, 0)
-        dm = dp1 * w1
-        dw1 += dp1 * m
-        # (2) psi = tanh(s * p0 + b0), p0 = a . w0
-        du = dpsi * (1 - psi * psi)
-        dp0 = tl.sum(du * s, 0)
-        dw0 += dp0 * a
-        # (1) s = softmax(a), reached through (2) and (3)
-        ds = du * p0 + dv * p1
-        da = dp0 * w0 + s * (ds - tl.sum(ds * s, 0))
-        db0 += du
-        db1 += dv
-        db2 += dz
-        tl.store(dmean_ptr + row, da / HW, mask=ok)
-        tl.store(dpeak_ptr + row, dm, mask=ok)
-    tl.store(dw0_ptr + c, dw0, mask=ok)
-    tl.store(dw1_ptr + c, dw1, mask=ok)
-    tl.store(dw2_ptr + c, dw2, mask=ok)
-    tl.store(db0_ptr + c, db0, mask=ok)
-    tl.store(db1_ptr + c, db1, mask=ok)
-    tl.store(db2_ptr + c, db2, mask=ok)
+                                              w0_stride, w1_stride, w2_stride, b0_stride,
+                                              b1_stride, b2_stride, c, ok, acc)
+    row = n * C + c
+    g_kept = tl.load(sum_ptr + row.to(tl.int64) * splits, mask=ok, other=0)
+    for split in range(1, splits):
+        g_kept += tl.load(sum_ptr + row.to(tl.int64) * splits + split, mask=ok, other=0)
+    a = tl.load(mean_ptr + row, mask=ok, other=0)
+    m = tl.load(peak_ptr + row, mask=ok, other=0)
+    att = tl.load(att_ptr + row, mask=ok, other=0)
+    s, p0, psi, p1, phi, q, _att = _attention_terms(a, m, ok, w0, w1, w2, b0, b1, b2)
+    dz = g_kept * (1 - att)
+    if KEPT_X:
+        dz = dz * (1 + att)
+    # (4) att = tanh(psi * q + b2),  q  = phi . w2
+    dpsi = dz * q
+    dq = tl.sum(dz * psi, 0)
+    dphi = dq * w2
+    # (3) phi = tanh(s * p1 + b1),   p1 = m . w1
+    dv = dphi * (1 - phi * phi)
+    dp1 = tl.sum(dv * s, 0)
+    # (2) psi = tanh(s * p0 + b0),   p0 = a . w0
+    du = dpsi * (1 - psi * psi)
+    dp0 = tl.sum(du * s, 0)
+    # (1) s = softmax(a), reached through (2) and (3)
+    ds = du * p0 + dv * p1
+    da = dp0 * w0 + s * (ds - tl.sum(ds * s, 0))
+    tl.store(dmean_ptr + row, da / HW, mask=ok)
+    tl.store(dpeak_ptr + row, dp1 * w1, mask=ok)
+    shares = shares_ptr + n.to(tl.int64) * 6 * C + c  # dw0, dw1, dw2, db0, db1, db2
+    tl.store(shares, dp0 * a, mask=ok)
+    tl.store(shares + C, dp1 * m, mask=ok)
+    tl.store(shares + 2 * C, dq * phi, mask=ok)
+    tl.store(shares + 3 * C, du, mask=ok)
+    tl.store(shares + 4 * C, dv, mask=ok)
+    tl.store(shares + 5 * C, dz, mask=ok)
 
 
 @triton.jit
-def input_gradient_kernel(g_ptr, att_ptr, dmean_ptr, dpeak_ptr, position_ptr, gx_ptr, C, HW,
+def _sum_shares(shares_ptr, k, c, ok, N, C):
+    """Parameter gradient ``k`` (0-5: dw0 .. db2) at channels ``c``: the samples' shares
+    summed in sample order."""
+    share = shares_ptr + k * C + c
+    total = tl.load(share, mask=ok, other=0)
+    for _ in range(1, N):
+        share += 6 * C
+        total += tl.load(share, mask=ok, other=0)
+    return total
+
+
+@triton.jit
+def input_gradient_kernel(g_ptr, att_ptr, dmean_ptr, dpeak_ptr, position_ptr, gx_ptr, shares_ptr,
+                          dw0_ptr, dw1_ptr, dw2_ptr, db0_ptr, db1_ptr, db2_ptr, N, C, HW,
                           g_stride_n, g_stride_c, g_stride_hw, gx_stride_n, gx_stride_c,
                           gx_stride_hw, split_len, BLOCK_C: tl.constexpr,
                           BLOCK_HW: tl.constexpr):
-    """dL/dx = g * (1 + att) + dL/da / HW everywhere, + dL/dm at each channel's max position."""
+    """dL/dx = g * (1 + att) + dL/da / HW everywhere, + dL/dm at each channel's max position.
+    The programs of sample 0's first split also write the parameter gradients of their
+    channels (``attention_backward_kernel`` has finished: no launch of its own)."""
     n, c, c_ok, start, end = _tile(tl.program_id(0), tl.program_id(1), C, HW, split_len,
                                    BLOCK_C)
+    if (n == 0) & (tl.program_id(1) == 0):
+        tl.store(dw0_ptr + c, _sum_shares(shares_ptr, 0, c, c_ok, N, C), mask=c_ok)
+        tl.store(dw1_ptr + c, _sum_shares(shares_ptr, 1, c, c_ok, N, C), mask=c_ok)
+        tl.store(dw2_ptr + c, _sum_shares(shares_ptr, 2, c, c_ok, N, C), mask=c_ok)
+        tl.store(db0_ptr + c, _sum_shares(shares_ptr, 3, c, c_ok, N, C), mask=c_ok)
+        tl.store(db1_ptr + c, _sum_shares(shares_ptr, 4, c, c_ok, N, C), mask=c_ok)
+        tl.store(db2_ptr + c, _sum_shares(shares_ptr, 5, c, c_ok, N, C), mask=c_ok)
     vec = n * C + c
     scale = 1 + tl.load(att_ptr + vec, mask=c_ok, other=0)
     dmean = tl.load(dmean_ptr + vec, mask=c_ok, other=0)
@@ -281,3 +303,9 @@ def input_gradient_kernel(g_ptr, att_ptr, dmean_ptr, dpeak_ptr, position_ptr, gx
         gx = g * scale[:, None] + dmean[:, None]
         gx += tl.where(hw[None, :] == position[:, None], dpeak[:, None], 0)
         tl.store(gx_rows + hw.to(tl.int64)[None, :] * gx_stride_hw, gx, mask=ok)
+
+
+@triton.jit
+def probe_kernel(out_ptr):
+    """Writes 1: whether Triton can compile and launch anything on a device."""
+    tl.store(out_ptr, 1)
