@@ -18,7 +18,9 @@ def untrained_detector():
     torch.manual_seed(0)
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')  # "checkpoint is None": random weights are the point
-        return init_detector(str(DEMO_CONFIG), None, device='cpu')
+        # at most 2 detections an image: masks for 100 random ones take most of the time
+        return init_detector(str(DEMO_CONFIG), None, device='cpu',
+                             cfg_options={'model.test_cfg.rcnn.max_per_img': 2})
 
 
 def image(seed):
