@@ -17,12 +17,9 @@ def read_scalars(work_dir) -> List[dict]:
 
 
 def curve_points(records: List[dict]):
-    """``(train, val)``: (iteration, loss) pairs and (iteration, record) pairs.
-
-    A validation record's ``step`` is the iteration it followed only where the ``LoggerHook``
-    ran with ``log_metric_by_epoch=False``; by default it is the epoch (0 all along an
-    iteration-based run), which such logs give away by stepping back behind the training records
-    (or being 0): they are refused rather than drawn at the wrong iterations."""
+    """``(train, val)``: (iteration, loss) pairs and (iteration, record) pairs. A val record's
+    ``step`` is its iteration only if the LoggerHook had ``log_metric_by_epoch=False``; else it is
+    the epoch (0 in an iteration-based run), behind the loss records: refused, not misdrawn."""
     train, val, last_iter = [], [], 1
     for r in records:
         if 'loss' in r:
@@ -31,9 +28,9 @@ def curve_points(records: List[dict]):
         elif 'coco/bbox_mAP' in r:
             if r['step'] < last_iter:
                 raise ValueError(
-                    f"a validation record has 'step': {r['step']} after the training record of "
-                    f'iteration {last_iter}: it gives the epoch, not the iteration; expected a '
-                    'run logged with default_hooks.logger.log_metric_by_epoch=False')
+                    f"a validation record has 'step': {r['step']}, expected an iteration >= "
+                    f'{last_iter}: it gives the epoch; expected a run logged with '
+                    'default_hooks.logger.log_metric_by_epoch=False')
             val.append((r['step'], r))
     return train, val
 

@@ -42,7 +42,7 @@ def test_a_resumed_run_continues_from_its_second_log_folder(tmp_path):
 ], ids=['iteration-run', 'epoch-run'])
 def test_val_records_stamped_with_the_epoch_are_refused(tmp_path, records):
     write_run(tmp_path, records)
-    with pytest.raises(ValueError, match='gives the epoch, not the iteration.*'
+    with pytest.raises(ValueError, match='it gives the epoch; expected a run logged with .*'
                        'log_metric_by_epoch=False'):
         curve_points(read_scalars(tmp_path))
 
