@@ -154,10 +154,10 @@ def use_torchvision_ops_if_asked() -> None:
             use_torchvision_ops()
 
 
-def inductor(out: Path) -> dict:
-    """A CGD-ResNet-50 (paper placement) training step on CUDA, eager and under
-    ``torch.compile`` (default backend, Inductor), same weights and input: the loss and the
-    gradients agree, and each step's time after the first (compiling) one."""
+def inductor(out: Path, device: str = 'cuda', backend: str = 'inductor', size: int = 512) -> dict:
+    """A CGD-ResNet-50 (paper placement) training step, eager and under ``torch.compile``
+    (Inductor, its default backend), same weights and input: the loss and the gradients agree;
+    each step's median time after the first (compiling) one."""
     import torch
     from mmdet.registry import MODELS
     from mmdet.utils import register_all_modules
@@ -167,17 +167,19 @@ def inductor(out: Path) -> dict:
     cfg = dict(type='CGDResNet', depth=50, norm_eval=False, plugins=[
         dict(cfg=dict(type='CGD', inplace=True), position='before_norm1')])
     torch.manual_seed(0)
-    eager = MODELS.build(cfg).cuda().train()
-    compiled_net = MODELS.build(cfg).cuda().train()
+    eager, compiled_net = MODELS.build(cfg).to(device), MODELS.build(cfg).to(device)
     compiled_net.load_state_dict(eager.state_dict())
-    compiled = torch.compile(compiled_net)
-    x = torch.randn(2, 3, 512, 512, device='cuda')
+    eager.train()
+    compiled_net.train()
+    compiled = torch.compile(compiled_net, backend=backend)
+    x = torch.randn(2, 3, size, size, device=device)
+    sync = torch.cuda.synchronize if x.is_cuda else (lambda: None)
 
     def step(net):
         net.zero_grad(set_to_none=True)
         loss = sum(o.float().mean() for o in net(x))
         loss.backward()
-        torch.cuda.synchronize()
+        sync()
         return loss.item()
 
     result = {}
@@ -191,17 +193,19 @@ def inductor(out: Path) -> dict:
             step(net)
             seconds.append(time.perf_counter() - start)
         result[f'{name}_step_ms'] = 1e3 * sorted(seconds)[len(seconds) // 2]
-    grads = {n: p.grad for n, p in eager.named_parameters()}
-    worst = max(((p.grad - grads[n]).abs().max() / grads[n].abs().max().clamp_min(1e-12)).item()
-                for n, p in compiled_net.named_parameters())
-    result.update(worst_relative_grad_error=worst, torch=torch.__version__,
-                  gpu=torch.cuda.get_device_name())
+    # all gradients as one vector: a parameter whose gradient nearly cancels (CGD's bias2, ~1e-7)
+    # differs by rounding alone far more, relative to itself (float64: 2e-11; float32: 1e-2)
+    expected = torch.cat([p.grad.flatten() for p in eager.parameters()])
+    got = torch.cat([p.grad.flatten() for p in compiled_net.parameters()])
+    worst = ((got - expected).norm() / expected.norm()).item()
+    result.update(relative_grad_error=worst, torch=torch.__version__, backend=backend,
+                  device=torch.cuda.get_device_name() if x.is_cuda else device)
     out.write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))
     if abs(result['eager_loss'] - result['inductor_loss']) > 1e-3 * abs(result['eager_loss']):
         raise SystemExit('eager and compiled losses differ')
-    if worst > 1e-2:
-        raise SystemExit(f'compiled gradients differ from eager: {worst:.2e} relative')
+    if worst > 1e-3:
+        raise SystemExit(f'compiled gradients differ from eager: {worst:.2e} relative (L2)')
     return result
 
 
