@@ -19,7 +19,7 @@ def layer_with_biases(c, seed=0):
 
 
 def forward_both(layer, x):
-    """(fused training path, plain path) outputs for x."""
+    """(training Function, no-grad inference) outputs for x."""
     fused = layer(x.clone().requires_grad_())
     with torch.no_grad():
         plain = layer(x)
