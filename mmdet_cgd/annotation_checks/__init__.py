@@ -1,7 +1,7 @@
 """Checks of a config's COCO annotations: before the Runner, without reading them
 (``coco_file``), and once mmdet has loaded them (``loaded_annotations``)."""
 from .coco_file import check_coco_file, check_dataloader_data
-from .loaded_annotations import box_inside_image, check_loaded_annotations, leaf_datasets
+from .loaded_annotations import check_loaded_annotations, leaf_datasets
 
-__all__ = ['box_inside_image', 'check_coco_file', 'check_dataloader_data',
-           'check_loaded_annotations', 'leaf_datasets']
+__all__ = ['check_coco_file', 'check_dataloader_data', 'check_loaded_annotations',
+           'leaf_datasets']

@@ -8,9 +8,8 @@ from .synthetic_coco import (
     SyntheticSpec,
     data_root_options,
     generate_split,
-    validate_coco,
     write_dataset,
 )
 
 __all__ = ['CLASSES', 'COCO_TRAIN_IMAGES', 'SyntheticSpec', 'data_root_options', 'explicit_cgd',
-           'generate_split', 'validate_coco', 'write_coco_sized_annotations', 'write_dataset']
+           'generate_split', 'write_coco_sized_annotations', 'write_dataset']
