@@ -18,15 +18,6 @@ from mmdet_cgd.utils.errors import NonFiniteError
 SHOWN = 5
 
 
-def _finite(tensor: torch.Tensor) -> bool:
-    """One pass, no tensor-sized temporary (``isfinite(t).all()`` allocates one): min and max
-    are NaN when any element is, and infinite when any element is."""
-    if tensor.numel() == 0:
-        return True
-    low, high = torch.aminmax(tensor.detach())
-    return bool(torch.isfinite(low) & torch.isfinite(high))
-
-
 def _value(v) -> float:
     return float(v.detach().float().mean()) if isinstance(v, torch.Tensor) else float(v)
 
@@ -38,7 +29,7 @@ class FiniteTrainingHook(CheckInvalidLossHook):
 
     priority = 'ABOVE_NORMAL'  # before the CheckpointHook (VERY_LOW) of the same iteration
 
-    def __init__(self, interval: int = 1) -> None:
+    def __init__(self, interval: int = 1) -> None:  # mmdet's default: 50
         super().__init__(interval)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch: Optional[dict] = None,
@@ -60,7 +51,8 @@ class FiniteTrainingHook(CheckInvalidLossHook):
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
         state = checkpoint.get('state_dict') or {}
         bad = [k for k, v in state.items()
-               if isinstance(v, torch.Tensor) and v.is_floating_point() and not _finite(v)]
+               if isinstance(v, torch.Tensor) and v.is_floating_point()
+               and not torch.isfinite(v).all()]
         if bad:
             meta = checkpoint.get('meta') or {}
             more = f' and {len(bad) - SHOWN} more' if len(bad) > SHOWN else ''
