@@ -8,7 +8,7 @@ os.environ.setdefault('TRITON_INTERPRET', '1')
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from mmdet_cgd.ops import triton_unavailable_reason  # noqa: E402
+from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason  # noqa: E402
 from mmdet_cgd.testing import SyntheticSpec, explicit_cgd, write_dataset  # noqa: E402
 
 
@@ -38,6 +38,17 @@ def device(request):
     """Each device a test runs on: 'cpu' (the Triton path there run by Triton's interpreter),
     and 'cuda' where there is one; both halves carry the ``devices`` marker."""
     return request.param
+
+
+@pytest.fixture
+def triton_on(device, monkeypatch):
+    """``device``, where CGD takes its Triton path wherever that runs: CUDA as it is, CPU
+    tensors through Triton's interpreter (``TRITON_INTERPRET=1``, set above before Triton's
+    import) by counting 'cpu' as a Triton device."""
+    if (device == 'cpu' and triton_unavailable_reason() is None
+            and os.environ.get('TRITON_INTERPRET') == '1'):
+        monkeypatch.setattr(cgd_triton, 'TRITON_DEVICES', ('cuda', 'cpu'))
+    return device
 
 
 def pytest_report_header(config):

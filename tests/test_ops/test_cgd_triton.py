@@ -37,20 +37,13 @@ TOOL = os.path.join(os.path.dirname(__file__), '..', '..', 'tools', 'analysis_to
 
 
 @pytest.fixture
-def on(device):
-    """The Triton path on ``device``: CUDA as it is; on CPU 'cpu' counted as a Triton device,
-    the kernels run by Triton's interpreter (``TRITON_INTERPRET=1``, set by conftest before
-    Triton's import)."""
+def on(triton_on):
+    """The Triton path on ``device``, or a skip that says why it cannot run there."""
     if UNAVAILABLE is not None:
         pytest.skip(UNAVAILABLE)
-    if device == 'cpu':
-        if os.environ.get('TRITON_INTERPRET') != '1':
-            pytest.skip('TRITON_INTERPRET=1 was not set before Triton was imported')
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(cgd_triton, 'TRITON_DEVICES', ('cuda', 'cpu'))
-            yield device
-    else:
-        yield device
+    if triton_on == 'cpu' and 'cpu' not in cgd_triton.TRITON_DEVICES:
+        pytest.skip('TRITON_INTERPRET=1 was not set before Triton was imported')
+    return triton_on
 
 
 def trained_like(c, dtype=torch.float64, seed=0, device='cpu'):
