@@ -1,15 +1,8 @@
 """The ``mmdet_cgd`` registry scope: one child of each mmdet registry, as OpenMMLab's downstream
-projects have (mmdet's own ``registry.py`` is the same list under mmengine's root).
-
-Why it exists: a config read through ``mmdet_cgd::`` gets ``_scope_='mmdet_cgd'`` on every dict
-with a ``type`` that its bases did not scope already (mmengine's ``Config``), and mmengine builds
-those in the registry of that scope. Without these nodes the lookup fell back to mmengine's root,
-where mmdet's types (``NumClassCheckHook``, ``CocoDataset``, its transforms) are not. Here a type
-resolves in this scope, then mmdet's, then mmengine's root.
-
-Our modules stay registered where they were (``CGD`` in mmengine's root, the backbones in mmdet's
-``MODELS``), so ``dict(type='CGD')`` and ``dict(type='CGDResNet')`` keep building from mmdet's
-scope and stock mmdet configs; these nodes only make them, and mmdet's, reachable from ours.
+projects have. A config read through ``mmdet_cgd::`` gets ``_scope_='mmdet_cgd'`` on its typed
+dicts (mmengine's ``Config``), built in this scope's registries: a type resolves here, then in
+mmdet's, then in mmengine's root. Our modules stay registered where they are (``CGD`` in
+mmengine's root, the backbones in mmdet's ``MODELS``), so stock mmdet configs build them too.
 """
 from mmdet import registry as mmdet_registry
 from mmengine.registry import Registry

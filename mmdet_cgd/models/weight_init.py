@@ -33,13 +33,6 @@ def _init_children_first(module) -> None:
             child.is_init = True
 
 
-def _patterns(value, name: str) -> list:
-    if isinstance(value, str) or not all(isinstance(p, str) for p in value):
-        raise TypeError(f'StrictPretrained: {name} must be a list of key substrings such as '
-                        f"['.cgd.'], got {value!r}")
-    return list(value)
-
-
 @WEIGHT_INITIALIZERS.register_module(name='StrictPretrained')
 class StrictPretrainedInit:
     """Load a checkpoint into the module; every key must fit, in name and shape.
@@ -65,8 +58,11 @@ class StrictPretrainedInit:
                 'train this backbone from scratch drop its init_cfg instead (--cfg-options '
                 'model.backbone.init_cfg=None)')
         self.checkpoint, self.prefix, self.map_location = checkpoint, prefix, map_location
-        self.new_keys = _patterns(new_keys, 'new_keys')
-        self.unused_keys = _patterns(unused_keys, 'unused_keys')
+        for name, keys in (('new_keys', new_keys), ('unused_keys', unused_keys)):
+            if isinstance(keys, str) or not all(isinstance(k, str) for k in keys):
+                raise TypeError(f'StrictPretrained: {name} must be a list of key substrings '
+                                f"such as ['.cgd.'], got {keys!r}")
+        self.new_keys, self.unused_keys = list(new_keys), list(unused_keys)
 
     def __call__(self, module) -> None:
         _init_children_first(module)
