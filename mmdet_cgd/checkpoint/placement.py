@@ -15,7 +15,7 @@ from mmdet_cgd.utils import type_name
 from .fit import CheckpointMismatchError
 
 # options that change how a plugin runs or starts, not what its loaded weights compute
-RUNTIME_OPTIONS = ('inplace', 'identity_init')
+RUNTIME_OPTIONS = ('inplace', 'identity_init', 'backend')
 
 
 def placement(plugins: Optional[Sequence]) -> List[Dict]:
