@@ -1,20 +1,19 @@
-"""CGD on CUDA in six Triton launches per training step: the host side, the custom ops and the
-``autograd.Function`` (the kernels are in ``cgd_triton_kernels``, imported at the first launch
-so that importing the package does not import Triton).
+"""CGD on CUDA in six Triton launches per training step (pool, attention, scale; product sums,
+attention derivative, input gradient): the host side, the custom ops and the
+``autograd.Function``. The kernels, in ``cgd_triton_kernels``, are imported at the first launch.
 
-Forward: pool, attention, scale; backward: product sums, attention derivative, input gradient
-(with the parameter gradients). In eager mode the Function calls the op bodies directly and
-each launch after a shape's first calls the kernel Triton compiled for it (``Launch``): on a
-GPU the layer's cost is otherwise host time. Under torch.compile, meta or fake tensors it calls
-``torch.ops.mmdet_cgd.cgd_*`` (``torch.library.triton_op``, torch >= 2.6), which compile and
-export see as ordinary operators. Where Triton cannot run, CGD takes the PyTorch path and
-``triton_unavailable_reason`` (or a warning, per device) says why.
+In eager mode the op bodies are called directly, and each launch after a specialisation's first
+hands its arguments straight to the kernel Triton compiled (``Launch``): on a GPU the layer's
+cost is otherwise host time. torch.compile, export and fake tensors see the custom ops
+``torch.ops.mmdet_cgd.cgd_{forward,backward}`` (``torch.library.triton_op``, torch >= 2.6).
+Where Triton cannot run, CGD takes the PyTorch path, and ``triton_unavailable_reason`` (or a
+warning, once per device) says why.
 """
 import contextlib
 import functools
 import importlib.util
 import warnings
-from typing import List, NamedTuple, Optional, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -194,10 +193,11 @@ def eager_launcher():
     wants to see them, Triton's JIT otherwise."""
     import triton
     direct = None
-    hooks = (triton.knobs.runtime.launch_enter_hook, triton.knobs.runtime.launch_exit_hook)
-    if direct_launches() and not any(getattr(h, 'calls', h is not None) for h in hooks):
-        driver = triton.runtime.driver.active
-        direct = (driver.get_current_stream(driver.get_current_device()), *hooks)
+    if direct_launches():
+        hooks = (triton.knobs.runtime.launch_enter_hook, triton.knobs.runtime.launch_exit_hook)
+        if not any(getattr(h, 'calls', h is not None) for h in hooks):
+            driver = triton.runtime.driver.active
+            direct = (driver.get_current_stream(driver.get_current_device()), *hooks)
     return lambda launch, *tensors: launch.eager(direct, *tensors)
 
 
@@ -218,50 +218,34 @@ def aligned(*tensors: Tensor) -> tuple:
     return tuple(t.data_ptr() % 16 == 0 for t in tensors)
 
 
-class ForwardPlan(NamedTuple):
-    splits: int
-    pool: Launch
-    attention: Launch
-    scale: Launch
-
-
 @functools.lru_cache(maxsize=1024)
-def forward_plan(param_strides, shape, x_strides, y_strides, *specialisation) -> ForwardPlan:
-    """The forward's launches for one shape and layout (``specialisation``, the rest of what
-    Triton compiles a kernel for, is only part of the cache key)."""
+def forward_plan(param_strides, shape, x_strides, y_strides, *specialisation):
+    """``(splits, pool, attention, scale)``: the forward's launches for one shape and layout
+    (``specialisation``, the rest of what Triton compiles a kernel for, is only a cache key)."""
     (n, c), hw, k = shape[:2], shape[2] * shape[3], kernels()
     block_c, block_hw, splits, split_len = tiling(n, c, hw, x_strides[2] == 1 or hw == 1)
     grid, blocks = (n * -(-c // block_c), splits), dict(BLOCK_C=block_c, BLOCK_HW=block_hw)
-    return ForwardPlan(
-        splits,
-        Launch(k.pool_kernel, grid, (c, hw, *x_strides, split_len, splits), **blocks),
-        Launch(k.attention_kernel, (n, ), (*param_strides, c, hw, splits), channel_warps(c),
-               BLOCK_C=next_power_of_2(c)),
-        Launch(k.scale_kernel, grid, (c, hw, *x_strides, *y_strides, split_len), **blocks))
-
-
-class BackwardPlan(NamedTuple):
-    splits: int
-    product_sum: Launch
-    attention_backward: Launch
-    input_gradient: Launch
+    return (splits,
+            Launch(k.pool_kernel, grid, (c, hw, *x_strides, split_len, splits), **blocks),
+            Launch(k.attention_kernel, (n, ), (*param_strides, c, hw, splits), channel_warps(c),
+                   BLOCK_C=next_power_of_2(c)),
+            Launch(k.scale_kernel, grid, (c, hw, *x_strides, *y_strides, split_len), **blocks))
 
 
 @functools.lru_cache(maxsize=1024)
 def backward_plan(param_strides, shape, g_strides, kept_strides, gx_strides, kept_x,
-                  *specialisation) -> BackwardPlan:
-    """The backward's launches, as ``forward_plan``."""
+                  *specialisation):
+    """``(splits, product_sum, attention_backward, input_gradient)``, as ``forward_plan``."""
     (n, c), hw, k = shape[:2], shape[2] * shape[3], kernels()
     block_c, block_hw, splits, split_len = tiling(n, c, hw, kept_strides[2] == 1 or hw == 1)
     grid, blocks = (n * -(-c // block_c), splits), dict(BLOCK_C=block_c, BLOCK_HW=block_hw)
-    return BackwardPlan(
-        splits,
-        Launch(k.product_sum_kernel, grid, (c, hw, *g_strides, *kept_strides, split_len,
-                                            splits), **blocks),
-        Launch(k.attention_backward_kernel, (n, ), (*param_strides, c, hw, splits),
-               channel_warps(c), KEPT_X=kept_x, BLOCK_C=next_power_of_2(c)),
-        Launch(k.input_gradient_kernel, grid, (n, c, hw, *g_strides, *gx_strides, split_len),
-               **blocks))
+    return (splits,
+            Launch(k.product_sum_kernel, grid,
+                   (c, hw, *g_strides, *kept_strides, split_len, splits), **blocks),
+            Launch(k.attention_backward_kernel, (n, ), (*param_strides, c, hw, splits),
+                   channel_warps(c), KEPT_X=kept_x, BLOCK_C=next_power_of_2(c)),
+            Launch(k.input_gradient_kernel, grid,
+                   (n, c, hw, *g_strides, *gx_strides, split_len), **blocks))
 
 
 def plan_for(build, eager: bool, tensors, params, *layout):
@@ -275,31 +259,24 @@ def plan_for(build, eager: bool, tensors, params, *layout):
         tuple(map(int, v)) if isinstance(v, tuple) else v for v in layout))
 
 
-def attention_impl(x: Tensor, plan: ForwardPlan, run, *params: Tensor):
-    """``(att, mean, peak, position)`` per (N, C): the spatial mean and max of x and the first
-    max position (int32, flat h * W + w) in float32 (float64 for float64 x)."""
+def forward_impl(x: Tensor, y: Tensor, params, eager: bool = True):
+    """``(att, mean, peak, position)`` per (N, C), and y = x * (1 + att) written to ``y``
+    (which may be ``x``): the spatial mean and max of x and the first max position (int32,
+    flat h * W + w) in float32 (float64 for float64 x)."""
     n, c = x.shape[:2]
-    sums, maxima = (x.new_empty((n, c, plan.splits), dtype=attention_dtype(x.dtype))
+    splits, pool, attention, scale = plan_for(forward_plan, eager, (x, y), params,
+                                              tuple(x.shape), hw_strides(x), hw_strides(y))
+    sums, maxima = (x.new_empty((n, c, splits), dtype=attention_dtype(x.dtype))
                     for _ in range(2))
-    positions = x.new_empty((n, c, plan.splits), dtype=torch.int32)
-    run(plan.pool, x, sums, maxima, positions)
+    positions = x.new_empty((n, c, splits), dtype=torch.int32)
     att, mean, peak = (sums.new_empty((n, c)) for _ in range(3))
     position = positions.new_empty((n, c))
-    run(plan.attention, sums, maxima, positions, *params, mean, peak, att, position)
-    return att, mean, peak, position
-
-
-def forward_impl(x: Tensor, y: Tensor, params, eager: bool = True, scale: bool = True):
-    """``(att, mean, peak, position)``, and y = x * (1 + att) written to ``y`` (which may be
-    ``x``) under ``scale``."""
-    plan = plan_for(forward_plan, eager, (x, y), params, tuple(x.shape), hw_strides(x),
-                    hw_strides(y))
     with on_device(x.device):
         run = eager_launcher() if eager else Launch.traced
-        vectors = attention_impl(x, plan, run, *params)
-        if scale:
-            run(plan.scale, x, vectors[0], y)
-    return vectors
+        run(pool, x, sums, maxima, positions)
+        run(attention, sums, maxima, positions, *params, mean, peak, att, position)
+        run(scale, x, att, y)
+    return att, mean, peak, position
 
 
 def backward_impl(g: Tensor, kept: Tensor, att: Tensor, mean: Tensor, peak: Tensor,
@@ -314,41 +291,39 @@ def backward_impl(g: Tensor, kept: Tensor, att: Tensor, mean: Tensor, peak: Tens
                          if kept.is_contiguous(memory_format=torch.channels_last)
                          else torch.contiguous_format)
     gx = torch.empty_like(kept, dtype=g.dtype)  # kept's layout (preserve_format)
-    plan = plan_for(backward_plan, eager, (g, kept), params, tuple(kept.shape), hw_strides(g),
-                    hw_strides(kept), hw_strides(gx), kept_x)
-    sums = mean.new_empty((n, c, plan.splits))
+    splits, product_sum, attention_backward, input_gradient = plan_for(
+        backward_plan, eager, (g, kept), params, tuple(kept.shape), hw_strides(g),
+        hw_strides(kept), hw_strides(gx), kept_x)
+    sums = mean.new_empty((n, c, splits))
     dmean, dpeak = torch.empty_like(mean), torch.empty_like(mean)
-    shares = mean.new_empty((n, 6, c))
+    shares = mean.new_empty((n, 6, c))  # per sample, summed in input_gradient_kernel
     grads = [torch.empty_like(p, memory_format=torch.contiguous_format) for p in params]
     with on_device(g.device):
         run = eager_launcher() if eager else Launch.traced
-        run(plan.product_sum, g, kept, sums)
-        run(plan.attention_backward, sums, mean, peak, att, *params, dmean, dpeak, shares)
-        run(plan.input_gradient, g, att, dmean, dpeak, position, gx, shares, *grads)
+        run(product_sum, g, kept, sums)
+        run(attention_backward, sums, mean, peak, att, *params, dmean, dpeak, shares)
+        run(input_gradient, g, att, dmean, dpeak, position, gx, shares, *grads)
     return [gx, *grads]
 
 
 class TritonCGDFunction(torch.autograd.Function):
     """``CGDFunction`` on CUDA: the same x and y forms, in three Triton launches each way;
-    the forward records every max position. In place only where ``x`` does not overlap
-    itself (else scaled out of place, as the x form)."""
+    the forward records every max position. In place only in eager mode and where ``x``
+    does not overlap itself (else out of place: the x form)."""
 
     @staticmethod
     def forward(ctx, x, inplace, w0, w1, w2, b0, b1, b2):
         params = (w0, w1, w2, b0, b1, b2)
-        inplace = inplace and not overlaps(x)
+        eager = is_eager(x)
+        inplace = inplace and eager and not overlaps(x)
         if inplace:
             check_inplace_is_safe(x)
-        if is_eager(x):
+            ctx.mark_dirty(x)
+        if eager:
             y = x if inplace else torch.empty_like(x)
             att, mean, peak, position = forward_impl(x, y, params)
         else:
-            att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, *params)
-            y = x if inplace else torch.ops.mmdet_cgd.cgd_scale(x, att)
-            if inplace:
-                torch.ops.mmdet_cgd.cgd_scale_(x, att)
-        if inplace:
-            ctx.mark_dirty(x)
+            y, att, mean, peak, position = torch.ops.mmdet_cgd.cgd_forward(x, *params)
         ctx.save_for_backward(y if inplace else x, att, mean, peak, position, *params)
         ctx.inplace = inplace
         return y
@@ -366,49 +341,27 @@ class TritonCGDFunction(torch.autograd.Function):
 
 def cgd_inference(x: Tensor, inplace: bool, *params: Tensor) -> Tensor:
     """CGD(x) where autograd does not record, in three launches; in place under ``inplace``
-    while grad mode is off and ``x`` does not overlap itself."""
-    inplace = inplace and not torch.is_grad_enabled() and not overlaps(x)
-    if is_eager(x):
-        y = x if inplace else torch.empty_like(x)
-        forward_impl(x, y, params)
-        return y
-    att = torch.ops.mmdet_cgd.cgd_attention(x, *params)[0]
-    if inplace:
-        torch.ops.mmdet_cgd.cgd_scale_(x, att)
-        return x
-    return torch.ops.mmdet_cgd.cgd_scale(x, att)
+    while grad mode is off, in eager mode and where ``x`` does not overlap itself."""
+    if not is_eager(x):
+        return torch.ops.mmdet_cgd.cgd_forward(x, *params)[0]
+    y = x if inplace and not torch.is_grad_enabled() and not overlaps(x) else torch.empty_like(x)
+    forward_impl(x, y, params)
+    return y
 
 
 def register_ops() -> bool:
-    """Define ``torch.ops.mmdet_cgd.cgd_{attention,scale,scale_,backward}``; False where
-    ``triton_unavailable_reason`` says they cannot be."""
+    """Define ``torch.ops.mmdet_cgd.cgd_forward`` (out of place) and ``cgd_backward``; False
+    where ``triton_unavailable_reason`` says they cannot be."""
     if triton_unavailable_reason() is not None:
         return False
-    triton_op = torch.library.triton_op
 
-    @triton_op('mmdet_cgd::cgd_attention', mutates_args=())
-    def cgd_attention(x: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1: Tensor,
-                      b2: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        return forward_impl(x, x, (w0, w1, w2, b0, b1, b2), eager=False, scale=False)
-
-    def scale_into(x, att, y):
-        plan = forward_plan.__wrapped__((1, ) * 6, tuple(map(int, x.shape)),
-                                        tuple(map(int, hw_strides(x))),
-                                        tuple(map(int, hw_strides(y))))
-        with on_device(x.device):
-            plan.scale.traced(x, att, y)
-
-    @triton_op('mmdet_cgd::cgd_scale', mutates_args=())
-    def cgd_scale(x: Tensor, att: Tensor) -> Tensor:
+    @torch.library.triton_op('mmdet_cgd::cgd_forward', mutates_args=())
+    def cgd_forward(x: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor, b1: Tensor,
+                    b2: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         y = torch.empty_like(x)
-        scale_into(x, att, y)
-        return y
+        return (y, *forward_impl(x, y, (w0, w1, w2, b0, b1, b2), eager=False))
 
-    @triton_op('mmdet_cgd::cgd_scale_', mutates_args=('x', ))
-    def cgd_scale_(x: Tensor, att: Tensor) -> None:
-        scale_into(x, att, x)
-
-    @triton_op('mmdet_cgd::cgd_backward', mutates_args=())
+    @torch.library.triton_op('mmdet_cgd::cgd_backward', mutates_args=())
     def cgd_backward(g: Tensor, kept: Tensor, att: Tensor, mean: Tensor, peak: Tensor,
                      position: Tensor, w0: Tensor, w1: Tensor, w2: Tensor, b0: Tensor,
                      b1: Tensor, b2: Tensor, kept_x: bool) -> List[Tensor]:
@@ -417,24 +370,16 @@ def register_ops() -> bool:
 
     # Shapes alone, for meta and fake tensors (triton_op's default traces the body, which the
     # Triton interpreter cannot run on fake tensors)
-    @cgd_attention.register_fake
-    def _(x, w0, w1, w2, b0, b1, b2):
+    @cgd_forward.register_fake
+    def _(x, *params):
         vectors = [x.new_empty(x.shape[:2], dtype=attention_dtype(x.dtype)) for _ in range(3)]
-        return (*vectors, x.new_empty(x.shape[:2], dtype=torch.int32))
-
-    @cgd_scale.register_fake
-    def _(x, att):
-        return torch.empty_like(x)
-
-    @cgd_scale_.register_fake
-    def _(x, att):
-        return None
+        return (torch.empty_like(x), *vectors, x.new_empty(x.shape[:2], dtype=torch.int32))
 
     @cgd_backward.register_fake
-    def _(g, kept, att, mean, peak, position, w0, w1, w2, b0, b1, b2, kept_x):
+    def _(g, kept, att, mean, peak, position, *params_and_kept_x):
         return [torch.empty_like(kept, dtype=g.dtype),
                 *(torch.empty_like(p, memory_format=torch.contiguous_format)
-                  for p in (w0, w1, w2, b0, b1, b2))]
+                  for p in params_and_kept_x[:6])]
 
     return True
 

@@ -64,7 +64,7 @@ def test_the_path_taken_on_cuda_is_stated():
     every tensor takes the PyTorch path."""
     if UNAVAILABLE is None:
         assert cgd_triton.OPS_REGISTERED
-        assert hasattr(torch.ops.mmdet_cgd, 'cgd_backward')
+        assert hasattr(torch.ops.mmdet_cgd, 'cgd_forward')
     else:
         assert not cgd_triton.OPS_REGISTERED
         assert 'PyTorch path' in UNAVAILABLE
@@ -142,7 +142,7 @@ def test_a_million_positions(on, monkeypatch):
     x = torch.randn(1, 1, 1024, 1024, dtype=torch.float64, device=on)
     x[0, 0, 700, 3] = 9.0  # the max, in the last range
     assert cgd_triton.tiling(1, 1, 2**20, True)[2:] == (4, 2**18)
-    att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, *layer.parameters_in_order())
+    y, att, mean, peak, position = torch.ops.mmdet_cgd.cgd_forward(x, *layer.parameters_in_order())
     assert position.item() == 700 * 1024 + 3 and peak.item() == 9.0
     torch.testing.assert_close(mean, x.mean((2, 3)), rtol=1e-12, atol=1e-15)
     with torch.no_grad():
@@ -157,7 +157,7 @@ def test_tied_maxima_give_the_gradient_to_the_first_position(on, layout):
     x[:, :, 0, 5] = x[:, :, 0, 9] = x[:, :, 39, 50] = 3.0  # tied in the first and last block
     x = LAYOUTS[layout](x)
     layer = trained_like(3, device=on)
-    position = torch.ops.mmdet_cgd.cgd_attention(x, *layer.parameters_in_order())[3]
+    position = torch.ops.mmdet_cgd.cgd_forward(x, *layer.parameters_in_order())[4]
     assert (position.long() == x.flatten(2).argmax(2)).all() and (position == 5).all()
     gx = step(layer, x, torch.ones_like(x))[1]
     mean_share = gx[:, :, 1, 0]
@@ -172,7 +172,7 @@ def test_nan_and_infinity_break_only_their_sample_as_the_pytorch_path_does(on):
     x[1, 2, 0, 7] = x[1, 2, 39, 2] = float('nan')
     x[2, 0, 5, 5] = float('inf')
     layer = trained_like(3, device=on)
-    att, mean, peak, position = torch.ops.mmdet_cgd.cgd_attention(x, *layer.parameters_in_order())
+    y, att, mean, peak, position = torch.ops.mmdet_cgd.cgd_forward(x, *layer.parameters_in_order())
     values, indices = x.flatten(2).max(2)  # torch.max: a NaN is the max, the first one
     assert (position.long() == indices).all()
     torch.testing.assert_close(peak, values, equal_nan=True)
