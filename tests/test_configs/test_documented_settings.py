@@ -74,6 +74,17 @@ def test_repository_paths_the_docs_name_exist(doc):
     assert not missing, (doc.name, missing)
 
 
+def test_the_readme_recipe_is_the_one_run_through_mmdets_tools():
+    """tests/test_tools/test_train_test.py trains and tests RECIPE with mmdet's own tools: the
+    README's first config block must hold every line of it."""
+    tested = re.search(r'^RECIPE = """(.*?)"""', (REPO / 'tests' / 'test_tools' /
+                       'test_train_test.py').read_text(), flags=re.S | re.M).group(1)
+    section = (REPO / 'README.md').read_text().split('## Add CGD to any mmdet config')[1]
+    shown = re.search(r'```python\n(.*?)```', section, flags=re.S).group(1).splitlines()
+    missing = [line for line in tested.strip().splitlines() if line not in shown]
+    assert not missing, missing
+
+
 def test_the_docs_give_every_base_batch_of_auto_scale_lr():
     sentence = next(s for s in re.split(r'(?<=\.)\s', (REPO / 'docs' / 'usage.md').read_text())
                     if '--auto-scale-lr' in s)
