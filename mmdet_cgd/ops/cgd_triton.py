@@ -72,6 +72,7 @@ def runs_on(x: Tensor) -> bool:
 
 
 def probe(device: torch.device) -> Optional[str]:
+    """None if a one-element kernel compiles, launches and writes on ``device``; else why not."""
     try:
         out = torch.zeros(1, device=device)
         with on_device(device):
