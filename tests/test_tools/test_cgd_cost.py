@@ -8,7 +8,7 @@ import runpy
 
 import cv2
 import pytest
-from cgd_cost.memory import peaks_in_fresh_processes
+from cgd_cost.memory import step_peaks
 from cgd_cost.stats import MET, MISSED, NOT_RESOLVED, Interval, median_interval, verdict
 from cgd_cost.targets import GOALS, PAPER, target_rows
 from cgd_cost.timing import paired_times, ratios
@@ -81,7 +81,7 @@ def test_pairs_alternate_their_order_and_warmup_is_untimed():
 
 
 def test_fresh_processes_measure_the_same_peak_for_the_same_step():
-    peaks = peaks_in_fresh_processes('backbone', ['plain'], (128, 128), 1, 'cpu', runs=2)
+    peaks = step_peaks('backbone', ['plain'], (128, 128), 1, 'cpu', runs=2)
     first, second = peaks['plain']
     assert first > 10 * 2**20  # the activations of a ResNet-50 step at 128x128
     assert abs(first - second) / first < 0.02  # mmap-served tensors: no heap fragmentation
@@ -226,30 +226,18 @@ def test_compare_says_per_target_whether_two_runs_agree(tmp_path):
     assert proc.returncode == 2 and 'not found' in proc.stderr and 'missing.json' in proc.stderr
 
 
-@pytest.mark.parametrize('device, method', [('cpu', 'forkserver'), ('cuda', 'spawn'),
-                                            ('cuda:1', 'spawn'), ('meta', 'spawn')])
-def test_children_are_spawned_off_the_cpu(device, method):
-    """A forked child of a process that initialised CUDA cannot use it (seen on the H200)."""
-    from cgd_cost.memory import start_method
-    assert start_method(device) == method
-
-
-def test_a_memory_measurement_off_the_cpu_runs_in_a_spawned_child(monkeypatch):
-    """The whole path a CUDA run takes, on ``meta`` (a device that is not the CPU): the pool
-    asks for 'spawn', and the spawned child imports what it runs and measures."""
-    import multiprocessing
-
+def test_off_the_cpu_memory_is_measured_in_this_process(monkeypatch):
+    """The path a CUDA run takes, on ``meta`` (a device that is not the CPU): no child process
+    (a forked one cannot use CUDA, a spawned one pays every import again)."""
     import cgd_cost.memory
-    asked, real = [], multiprocessing.get_context
 
-    def get_context(method):
-        asked.append(method)
-        return real(method)
+    def no_child(method):
+        raise AssertionError(f'a {method} child process was asked for')
 
-    monkeypatch.setattr(cgd_cost.memory.multiprocessing, 'get_context', get_context)
-    peaks = peaks_in_fresh_processes('backbone', ['plain'], (64, 64), 1, 'meta', runs=1)
-    assert set(asked) == {'spawn'}
-    assert len(peaks['plain']) == 1 and isinstance(peaks['plain'][0], int)
+    monkeypatch.setattr(cgd_cost.memory.multiprocessing, 'get_context', no_child)
+    peaks = step_peaks('backbone', ['plain', PAPER], (64, 64), 1, 'meta', runs=2)
+    assert [len(v) for v in peaks.values()] == [2, 2]
+    assert all(isinstance(p, int) for v in peaks.values() for p in v)
 
 
 def test_the_seven_pass_bound_is_seven_activations_at_the_copy_bandwidth():

@@ -16,9 +16,10 @@ layer4, float32 and float16; CGD-ResNet-50 and Mask R-CNN training steps against
 Every variant is timed in pairs with plain (back to back, alternating order) over --rounds
 rounds at --size; each figure is the median of the per-pair ratios with a distribution-free
 interval. The headline size (--headline-size, fewer rounds) repeats the paper placement's
-figures at the detectors' input size. Peak memory: one fresh process per variant and run
-(at --size; at the headline size too with --headline-memory-runs). Writes the markdown, the
-chart and the raw samples (beside the markdown, ``.json``), each with the command that made it.
+figures at the detectors' input size. Peak memory: --memory-runs per variant (on CPU each in a
+fresh process) at --size; at the headline size too with --headline-memory-runs. Writes the
+markdown, the chart and the raw samples (beside the markdown, ``.json``), each with the command
+that made it.
 """
 import argparse
 import datetime
@@ -51,13 +52,14 @@ def parse_args(argv=None):
         help='input of the many-round comparison of every variant')
     add('--batch', type=int, default=1)
     add('--rounds', type=int, default=10, help='paired rounds per variant at --size')
-    add('--memory-runs', type=int, default=6, help='fresh processes per variant at --size')
+    add('--memory-runs', type=int, default=6,
+        help='peak-memory runs per variant at --size (on CPU: fresh processes)')
     add('--headline-size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'))
     add('--headline-batch', type=int, default=2)
     add('--headline-rounds', type=int, default=6,
         help='paired rounds at the headline size (0: skip it)')
     add('--headline-memory-runs', type=int, default=0,
-        help='fresh processes per variant at the headline size (0: memory at --size only)')
+        help='peak-memory runs per variant at the headline size (0: at --size only)')
     add('--headline-variants', nargs='+', default=[PAPER], choices=list(VARIANTS))
     add('--flops-size', nargs=2, type=int, default=[800, 1216], metavar=('H', 'W'),
         help='image size for FLOPs per image (0 0: do not count)')
@@ -173,9 +175,9 @@ def render(args, results, run_line: str, bound=None) -> str:
         f'straddles the goal or fewer samples than a {conf:.0%} interval needs were taken. Peak '
         'memory: what one training step adds at its peak over the model, input and gradients, '
         'after a first step (CPU: RSS high-water mark, with allocations over 64 KiB served by '
-        'mmap so that it follows the live tensors; CUDA: max_memory_allocated), each '
-        'measurement in a fresh process, paired with plain by run; MiB as median (min-max) '
-        'over the runs.', '',
+        'mmap so that it follows the live tensors, each in a fresh process; CUDA: '
+        'max_memory_allocated), paired with plain by run; MiB as median (min-max) over the '
+        'runs.', '',
         '## Targets', '', targets_table(target_rows(results, conf))]
     for result in results:
         text += ['', f'## {model_title(result)}', '',

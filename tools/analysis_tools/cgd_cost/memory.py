@@ -1,12 +1,14 @@
-"""Peak memory of one training step, each measurement in a fresh process.
+"""Peak memory of one training step per variant.
 
-A process that built another variant first keeps that variant's heap (and, on CPU, its freed
-pages), so each measurement runs in its own child: on CPU forked from a forkserver that has
-imported mmdet and built nothing (fresh heaps without paying the imports again); on any other
-device spawned, since a forked child of a process that initialised CUDA cannot use it (``Cannot
-re-initialize CUDA in forked subprocess``, seen on the H200). On CPU the child serves large
-allocations by mmap, so its RSS peak is that of the live tensors.
+On CPU the measure is the RSS peak, which depends on the process's history (a process that built
+another variant keeps its heap and freed pages): each CPU measurement runs in a fresh child,
+forked from a forkserver that has imported mmdet and built nothing (fresh heaps without paying
+the imports again), that serves large allocations by mmap, so its RSS peak is that of the live
+tensors. On CUDA ``max_memory_allocated`` counts the live tensors whatever ran before, so the
+measurements run in this process (a spawned child would pay every import again; a forked one
+cannot use CUDA: ``Cannot re-initialize CUDA in forked subprocess``, seen on the H200).
 """
+import contextlib
 import ctypes
 import multiprocessing
 import re
@@ -17,17 +19,11 @@ import torch
 from .workloads import build, workloads
 
 
-def start_method(device: str) -> str:
-    """'forkserver' for the CPU, 'spawn' for every other device type."""
-    return 'forkserver' if torch.device(device).type == 'cpu' else 'spawn'
-
-
-def fresh_process_pool(device: str):
+def fresh_process_pool():
     """A one-worker pool whose worker is replaced after every task: each ``pool.apply`` runs
-    in a new child, started as ``start_method(device)`` says."""
-    ctx = multiprocessing.get_context(start_method(device))
-    if start_method(device) == 'forkserver':
-        ctx.set_forkserver_preload(['cgd_cost.memory'])
+    in a new child, forked from a forkserver that has imported this module."""
+    ctx = multiprocessing.get_context('forkserver')
+    ctx.set_forkserver_preload(['cgd_cost.memory'])
     return ctx.Pool(1, maxtasksperchild=1)
 
 
@@ -60,7 +56,7 @@ def peak_step_memory(step: Callable, device: str) -> int:
 def _probe(model: str, variant: str, size: Tuple[int, int], batch: int, device: str,
            amp: Optional[str] = None, compile_backend: Optional[str] = None) -> int:
     """In the child: build one variant, measure one training step."""
-    if not device.startswith('cuda'):
+    if torch.device(device).type == 'cpu':
         _mmap_large_allocations()
     torch.manual_seed(0)
     # a backbone's memory does not depend on its weights; a detector's heads do (its proposals)
@@ -78,21 +74,22 @@ def _mmap_large_allocations() -> None:
     ctypes.CDLL('libc.so.6').mallopt(M_MMAP_THRESHOLD, 64 * 1024)
 
 
-def peaks_in_fresh_processes(model: str, variants: Sequence[str], size: Tuple[int, int],
-                             batch: int, device: str, runs: int,
-                             on_run: Optional[Callable[[int], None]] = None,
-                             amp: Optional[str] = None, compile_backend: Optional[str] = None
-                             ) -> Dict[str, List[int]]:
-    """``{variant: [peak bytes of run 0, run 1, ...]}``; run r measures every variant once, in
-    its own process, so runs pair the variants measured close together in time."""
+def step_peaks(model: str, variants: Sequence[str], size: Tuple[int, int], batch: int,
+               device: str, runs: int, on_run: Optional[Callable[[int], None]] = None,
+               amp: Optional[str] = None, compile_backend: Optional[str] = None
+               ) -> Dict[str, List[int]]:
+    """``{variant: [peak bytes of run 0, run 1, ...]}``; run r measures every variant once (on
+    CPU each in its own process), so runs pair the variants measured close together in time."""
     if runs < 1:
         raise ValueError(f'memory runs must be at least 1, got {runs}')
     peaks: Dict[str, List[int]] = {v: [] for v in variants}
-    with fresh_process_pool(device) as pool:
+    with contextlib.ExitStack() as stack:
+        pool = (stack.enter_context(fresh_process_pool())
+                if torch.device(device).type == 'cpu' else None)
         for r in range(runs):
             for v in variants:
-                peaks[v].append(pool.apply(
-                    _probe, (model, v, tuple(size), batch, device, amp, compile_backend)))
+                args = (model, v, tuple(size), batch, device, amp, compile_backend)
+                peaks[v].append(pool.apply(_probe, args) if pool else _probe(*args))
             if on_run is not None:
                 on_run(r)
     return peaks

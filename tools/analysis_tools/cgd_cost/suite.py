@@ -1,4 +1,4 @@
-"""One model at one size: every variant's size, FLOPs, paired timings and fresh-process memory.
+"""One model at one size: every variant's size, FLOPs, paired timings and peak memory.
 
 The result is plain data (JSON-ready): raw seconds and bytes, so the report can compute its
 statistics and anyone can recompute them from ``benchmark.json``.
@@ -9,7 +9,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 from mmengine.analysis import parameter_count
 
 from .flops import count_flops
-from .memory import peaks_in_fresh_processes
+from .memory import step_peaks
 from .timing import paired_times
 from .workloads import build, workloads
 
@@ -23,10 +23,11 @@ def measure_model(model: str, variants: Sequence[str], size: Tuple[int, int], ba
                   log: Callable[[str], None] = print, amp: Optional[str] = None,
                   compile_backend: Optional[str] = None) -> dict:
     """Each variant against ``plain``: forward and training forward+backward seconds as
-    ``rounds`` pairs (plain, variant); peak training-step bytes in ``memory_runs`` fresh
-    processes per variant (0: not measured); parameters; FLOPs per image at ``flops_size``
-    (None: not counted). ``amp``: under autocast to that dtype; ``compile_backend``: compiled
-    (the warm-up rounds then include compilation, so give at least one)."""
+    ``rounds`` pairs (plain, variant); peak training-step bytes ``memory_runs`` times per
+    variant (0: not measured; on CPU each in a fresh process); parameters; FLOPs per image at
+    ``flops_size`` (None: not counted). ``amp``: under autocast to that dtype;
+    ``compile_backend``: compiled (the warm-up rounds then include compilation, so give at
+    least one)."""
     variants = [BASELINE] + [v for v in variants if v != BASELINE]
     tag = f'{model} {batch}x3x{size[0]}x{size[1]}'
     log(f'[benchmark] {tag}: building {len(variants)} variants')
@@ -52,9 +53,8 @@ def measure_model(model: str, variants: Sequence[str], size: Tuple[int, int], ba
     if not memory_runs:
         return result
 
-    log(f'[benchmark] {tag}: peak memory of a training step, {memory_runs} fresh process(es) '
-        'per variant')
-    peaks = peaks_in_fresh_processes(model, variants, size, batch, device, memory_runs,
+    log(f'[benchmark] {tag}: peak memory of a training step, {memory_runs} run(s) per variant')
+    peaks = step_peaks(model, variants, size, batch, device, memory_runs,
                                      _progress(log, tag, 'memory run', memory_runs), amp,
                                      compile_backend)
     for v, values in peaks.items():
