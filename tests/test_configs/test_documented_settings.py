@@ -35,6 +35,13 @@ def test_the_readme_is_short():
     assert len(lines) <= 150, f'README.md has {len(lines)} lines: move details to docs/'
 
 
+def test_the_readme_holds_no_dated_notes():
+    """Dated records live in docs/records.md; the README links there (a link's target may
+    name a dated heading)."""
+    text = LINK.sub('', (REPO / 'README.md').read_text())
+    assert not re.findall(r'\b20\d\d-\d\d-\d\d\b', text)
+
+
 @pytest.mark.parametrize('doc', DOCS, ids=lambda p: str(p.relative_to(REPO)))
 def test_relative_links_lead_to_files_and_headings(doc):
     broken = []
