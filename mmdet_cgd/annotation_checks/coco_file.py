@@ -15,6 +15,7 @@ RANK_VARIABLES = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID', 'mpi': 'OMPI_COMM_
 SHOWN = 8  # class names listed in a message
 # what mmengine's BaseDataset raises (in _serialize_data) when no image is left to load
 NOTHING_LEFT = 'need at least one array to concatenate'
+COCO_KEYS = ('images', 'annotations', 'categories')
 
 
 def launcher_rank(launcher: str = 'none') -> int:
@@ -92,15 +93,20 @@ def check_dataloader_data(cfg, dataloaders: Sequence[str] = ('train_dataloader',
 
 def load_failure(error: Exception, dataset) -> Optional[AnnotationError]:
     """The one-line error for what building the ``dataset`` config raised when it is the
-    annotations' fault: a file that is not JSON, or every image filtered out; else None."""
+    annotations' fault: a file that is not JSON or lacks COCO's keys, or every image filtered
+    out; else None."""
     cfgs = list(coco_dataset_cfgs(dataset))
     files = ', '.join(repr(str(ann_file_path(d))) for d in cfgs)
     if isinstance(error, json.JSONDecodeError):
         return AnnotationError(f'{files}: not a COCO json: it does not parse as JSON ({error})')
+    if isinstance(error, KeyError) and error.args and error.args[0] in COCO_KEYS:
+        return AnnotationError(f'{files}: not a COCO json: expected the keys {list(COCO_KEYS)}, '
+                               f'got no {error.args[0]!r}')
     if cfgs and NOTHING_LEFT in str(error):
         classes, source = dataset_classes(cfgs[0])
         return AnnotationError(
             f'{files}: every image was filtered out (filter_cfg filter_empty_gt): none has a '
-            f'box of {source} {shown(classes or ())}; if the file names its categories '
+            f'box of {source} {shown(classes or ())} (or it lists no image); if the file names its '
+            'categories '
             "otherwise, give the dataset metainfo=dict(classes=...) with the file's names")
     return None

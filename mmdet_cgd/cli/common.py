@@ -157,7 +157,7 @@ def build_loops(runner: Runner, loops: Sequence[str]) -> None:
     for name in loops:
         try:
             getattr(runner, f'{name}_loop')
-        except ValueError as e:
+        except (ValueError, KeyError) as e:
             failure = load_failure(e, (runner.cfg.get(f'{name}_dataloader') or {}).get('dataset'))
             if failure is None:
                 raise

@@ -1,15 +1,8 @@
-"""Checks our tools run on a config before building anything, so mistakes read as sentences.
-
-mmdet's stock ResNet family answers an unknown plugin position, or a plugin on ResNet-18/34, with a
-bare ``AssertionError`` from deep inside its blocks, and stock Res2Net builds plugins too narrow for
-its blocks, failing only at the first forward. The position rules come from
-``mmdet_cgd.models.backbones.plugin_positions``, which our backbones apply at build time too,
-with the same messages: ``MODELS.build`` and mmdet's own tools stop there as well. mmdet's stock
-backbones are mmdet's code: only these checks (and a hint in CGD's channel error) cover them.
-
-Every plugin's layer is looked up where ``build_plugin_layer`` will look, and its options against
-the layer's signature: mmcv answers an unknown type with "Cannot find None in registry", and a
-misspelt option with a ``TypeError`` from the layer's constructor.
+"""The plugin checks our tools run on a config before building anything, so mistakes read as
+sentences instead of mmdet's bare ``AssertionError``s, mmcv's "Cannot find None in registry",
+a ``TypeError`` from a constructor or a failure at the first forward. The plugin-dict and
+position rules are ``models.backbones.plugin_positions``'s, which our backbones apply when built
+(also under mmdet's tools); mmdet's own backbones get them here only.
 """
 import difflib
 import inspect

@@ -394,9 +394,13 @@ def test_a_file_with_no_boxes_ends_in_one_line(tiny_coco, tmp_path):
     assert '\n' not in message
 
 
-def test_a_truncated_file_ends_in_one_line(tiny_coco, tmp_path):
+def test_a_truncated_file_or_one_without_coco_keys_ends_in_one_line(tiny_coco, tmp_path):
     message = train_tool_exit_on(tiny_coco, tmp_path, lambda coco: json.dumps(coco)[:500])
     assert "edited_train.json': not a COCO json: it does not parse as JSON (" in message
+    message = train_tool_exit_on(tiny_coco, tmp_path, lambda coco: json.dumps(
+        dict(imgs=coco['images'], anns=coco['annotations'])))
+    assert "edited_train.json': not a COCO json: expected the keys ['images', 'annotations', " \
+           "'categories'], got no 'categories'" in message
 
 
 def test_a_dataset_without_metainfo_names_its_classes(tiny_coco, tmp_path):
