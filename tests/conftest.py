@@ -1,12 +1,14 @@
 import functools
 import os
 
-# Triton's interpreter runs the CUDA kernels on CPU tensors (the ``device`` fixture's 'cpu'); it
-# must be chosen before anything imports Triton, whose own library functions it wraps.
-os.environ.setdefault('TRITON_INTERPRET', '1')
+import pytest
+import torch
 
-import pytest  # noqa: E402
-import torch  # noqa: E402
+# Where there is no GPU, Triton's interpreter runs the CUDA kernels on CPU tensors (the
+# ``device`` fixture's 'cpu'); on a CUDA machine the kernels run compiled (``-k cuda``). It must
+# be chosen before anything imports Triton, whose own library functions it wraps.
+if not torch.cuda.is_available():
+    os.environ.setdefault('TRITON_INTERPRET', '1')
 
 from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason  # noqa: E402
 from mmdet_cgd.testing import SyntheticSpec, explicit_cgd, write_dataset  # noqa: E402
