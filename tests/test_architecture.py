@@ -27,32 +27,42 @@ def top_folder(module: str) -> str:
         else ''
 
 
-def module_name(path: Path) -> str:
+def module_name(path: Path, root: Path = PACKAGE) -> str:
     """'mmdet_cgd/ops/__init__.py' -> 'mmdet_cgd.ops'; '.../ops/cgd.py' -> 'mmdet_cgd.ops.cgd'."""
-    parts = path.relative_to(PACKAGE.parent).with_suffix('').parts
+    parts = path.relative_to(root.parent).with_suffix('').parts
     return '.'.join(parts[:-1] if parts[-1] == '__init__' else parts)
 
 
-MODULES = {module_name(p): p for p in PACKAGE.rglob('*.py')}
+def package_modules(root: Path = PACKAGE) -> dict:
+    return {module_name(p, root): p for p in root.rglob('*.py')}
 
 
-def imported_modules(path: Path):
-    """The ``mmdet_cgd`` modules a file imports (at its top or inside functions), relative
-    imports resolved; ``from package import submodule`` names the submodule."""
-    package = ('mmdet_cgd.' + '.'.join(path.relative_to(PACKAGE).parent.parts)).rstrip('.')
+MODULES = package_modules()
+# the repository's Python packages: ours, and those under tools/ and .dev_scripts/
+PACKAGES = [PACKAGE, *sorted(p.parent for folder in ('tools', '.dev_scripts')
+                             for p in (REPO / folder).rglob('__init__.py')
+                             if not (p.parent.parent / '__init__.py').is_file())]
+
+
+def imported_modules(path: Path, root: Path = PACKAGE):
+    """The modules of package ``root`` that a file of it imports (at its top or inside
+    functions), relative imports resolved; ``from package import submodule`` names the
+    submodule."""
+    top, modules = root.name, package_modules(root)
+    package = '.'.join((top, *path.relative_to(root).parent.parts))
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            yield from (a.name for a in node.names if a.name.startswith('mmdet_cgd'))
+            yield from (a.name for a in node.names if a.name.split('.')[0] == top)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split('.')[:len(package.split('.')) - node.level + 1]
                 module = '.'.join(base + ([node.module] if node.module else []))
-            elif node.module and node.module.startswith('mmdet_cgd'):
+            elif node.module and node.module.split('.')[0] == top:
                 module = node.module
             else:
                 continue
             submodules = [f'{module}.{a.name}' for a in node.names
-                          if f'{module}.{a.name}' in MODULES]
+                          if f'{module}.{a.name}' in modules]
             yield from submodules or [module]
 
 
@@ -99,10 +109,12 @@ def test_imports_run_one_way():
     assert not [(a, b) for a, b in edges if reaches(b, a)], 'an import cycle between folders'
 
 
-def module_cycle():
-    """One import cycle between the package's modules, as a list of module names, or None."""
-    graph = {name: {m for m in imported_modules(path) if m in MODULES and m != name}
-             for name, path in MODULES.items()}
+def module_cycle(root: Path = PACKAGE):
+    """One import cycle between the modules of package ``root``, as a list of module names, or
+    None."""
+    modules = package_modules(root)
+    graph = {name: {m for m in imported_modules(path, root) if m in modules and m != name}
+             for name, path in modules.items()}
     done, stack = set(), []
 
     def visit(name):
@@ -123,6 +135,10 @@ def module_cycle():
 
 
 def test_no_two_modules_import_each_other():
-    """Also through other modules, a package's ``__init__`` and imports inside functions (a
-    lazy import that only dodges a circle is still one)."""
-    assert module_cycle() is None, ' -> '.join(module_cycle())
+    """In each Python package of the repository; also through other modules, a package's
+    ``__init__`` and imports inside functions (a lazy import that only dodges a circle is still
+    one)."""
+    assert len(PACKAGES) > 1, PACKAGES  # ours and the cost study's at least
+    for root in PACKAGES:
+        cycle = module_cycle(root)
+        assert cycle is None, ' -> '.join(cycle)
