@@ -24,6 +24,16 @@ MISTAKES = {
     'in-place at a stock position': (dict(type='CGDResNet', depth=50, plugins=[
         dict(cfg=dict(CGD, inplace=True), position='after_conv2')]),
         "inplace=True is for 'before_norm1' only"),
+    # issue #31, cases 1 and 2: mmdet ignores a key it does not read (CGD in every stage)
+    'misspelt plugin key': (dict(type='CGDResNet', depth=50, plugins=[
+        dict(cfg=CGD, stage=(False, True, True, True), position='before_norm1')]),
+        r"a plugin has no key 'stage' \(did you mean 'stages'\?\)"),
+    'MobileNet misspelt position key': (dict(type='CGDMobileNet', plugins=[
+        dict(cfg=CGD, postion='before_norm1')]),
+        r"a plugin has no key 'postion' \(did you mean 'position'\?\)"),
+    'a string flag': (dict(type='CGDResNet', depth=50, plugins=[
+        dict(cfg=dict(CGD, identity_init='no'), position='before_norm1')]),
+        "CGD's identity_init must be True or False, got 'no'"),
 }
 
 
