@@ -4,7 +4,7 @@ Run where mmdet has parsed the annotation file anyway: every box finite and insi
 the dataset not empty, and a bounded, evenly spread sample of image files present (the rest are
 opened, with their path in the error, when the pipeline reads them), some class of the dataset
 among the file's categories. The boxes of a COCO file that mmdet dropped are counted and named
-(``dropped_boxes``, for files up to 64 MB).
+(``dropped_boxes``; named for files up to 64 MB).
 """
 import math
 from typing import Iterator, List
@@ -15,7 +15,7 @@ from mmengine.fileio import exists
 from mmdet_cgd.utils.errors import AnnotationError
 
 from .coco_file import shown
-from .dropped_boxes import NOT_FINITE, dropped_boxes
+from .dropped_boxes import NOT_FINITE, DroppedBoxes, dropped_boxes
 
 MAX_LISTED = 10  # problems listed in one message; the rest are counted
 
@@ -59,14 +59,16 @@ def _listed(items: List[str]) -> str:
     return '; '.join(items[:MAX_LISTED]) + (f' (and {more} more)' if more > 0 else '')
 
 
-def describe_dropped(dropped: dict, in_file: int) -> str:
+def describe_dropped(dropped: DroppedBoxes, loaded: int) -> str:
     """'mmdet dropped 2 of the file's 6 boxes: 1 under 1 pixel ... (image 3: bbox [..]), ...'."""
+    said = f"mmdet dropped {dropped.in_file - loaded} of the file's {dropped.in_file} boxes"
+    if dropped.by_reason is None:
+        return said + ' (a file this large is not parsed a second time to say which)'
     parts = []
-    for reason, boxes in sorted(dropped.items(), key=lambda kv: -len(kv[1])):
+    for reason, boxes in sorted(dropped.by_reason.items(), key=lambda kv: -len(kv[1])):
         listed = ', '.join(f'image {image}: bbox {bbox}' for image, bbox in boxes[:3])
         parts.append(f'{len(boxes)} {reason} ({listed}{", ..." if len(boxes) > 3 else ""})')
-    count = sum(map(len, dropped.values()))
-    return f"mmdet dropped {count} of the file's {in_file} boxes: " + '; '.join(parts)
+    return f'{said}: ' + '; '.join(parts)
 
 
 def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: float = 1.0) -> str:
@@ -107,16 +109,15 @@ def check_loaded_annotations(dataset, image_sample: int = 64, box_tolerance: flo
                                 f"its {width}x{height} image {info['img_path']}")
     dropped = dropped_boxes(dataset, boxes, image_ids)
     problems += [f'image {image}: bbox {bbox} is {NOT_FINITE} (mmdet drops it silently)'
-                 for image, bbox in (dropped or {}).get(NOT_FINITE, [])]
+                 for image, bbox in ((dropped and dropped.by_reason) or {}).get(NOT_FINITE, [])]
     backend_args = getattr(dataset, 'backend_args', None)
     problems += [f'missing file {path}' for path in sampled_paths
                  if not exists(path, backend_args=backend_args)]
     if problems:
         raise AnnotationError(f'{where}: ' + _listed(problems))
     if dropped:
-        in_file = boxes + sum(map(len, dropped.values()))
         summary = (f'{where}: {len(dataset)} images, all {boxes} loaded boxes inside their '
-                   f'images; {describe_dropped(dropped, in_file)}')
+                   f'images; {describe_dropped(dropped, boxes)}')
     else:
         summary = f'{where}: {len(dataset)} images, all {boxes} boxes inside their images'
     return summary + f'; {len(sampled)} image files sampled, all present'

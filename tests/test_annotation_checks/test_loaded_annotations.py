@@ -137,14 +137,30 @@ def test_every_box_mmdet_drops_is_counted_and_named(tiny_coco, tmp_path):
     assert "1 category 99 not among the dataset's classes (image " in summary
 
 
-def test_above_the_parse_limit_dropped_boxes_are_not_compared(tiny_coco, tmp_path):
+def test_nothing_dropped_costs_no_parse(tiny_coco, monkeypatch):
+    """mmdet's own index (``cat_img_map``) counts the file's boxes."""
+    from mmdet_cgd.annotation_checks import dropped_boxes
+    ds = coco_dataset(tiny_coco, 'annotations/instances_val.json')
+    monkeypatch.setattr(dropped_boxes, 'json', None)  # a parse would fail
+    summary = check_loaded_annotations(ds)
+    assert 'boxes inside their images;' in summary and 'dropped' not in summary
+
+
+def test_above_the_parse_limit_dropped_boxes_are_counted_not_named(tiny_coco, tmp_path):
     from mmdet_cgd.annotation_checks.dropped_boxes import dropped_boxes
+    from mmdet_cgd.annotation_checks.loaded_annotations import describe_dropped
     ann = broken_copy(tiny_coco, tmp_path, set_box(0, [10, 10, 0.5, 20]))
+    total = len(json.loads(ann.read_text())['annotations'])
     ds = coco_dataset(tiny_coco, ann)
     loaded = [ds.get_data_info(i)['img_id'] for i in range(len(ds))]
-    boxes = sum(len(ds.get_data_info(i)['instances']) for i in range(len(ds)))
-    assert len(dropped_boxes(ds, boxes, loaded)['under 1 pixel wide or high, or area <= 0']) == 1
-    assert dropped_boxes(ds, boxes, loaded, parse_limit=0) is None
+    named = dropped_boxes(ds, total - 1, loaded)
+    assert named.in_file == total
+    assert len(named.by_reason['under 1 pixel wide or high, or area <= 0']) == 1
+    counted = dropped_boxes(ds, total - 1, loaded, parse_limit=0)
+    assert counted == (total, None)
+    assert describe_dropped(counted, total - 1) == (
+        f"mmdet dropped 1 of the file's {total} boxes (a file this large is not parsed a second "
+        'time to say which)')
 
 
 def test_images_left_out_by_indices_are_not_blamed_on_filter_cfg(tiny_coco):
