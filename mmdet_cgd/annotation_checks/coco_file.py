@@ -1,30 +1,16 @@
-"""The pre-flight check of a config's COCO annotation files: before the Runner, on the job's
-rank 0, without reading them (mmdet parses each once; what needs the parsed annotations is
-checked on what it loaded, by ``AnnotationCheckHook``)."""
+"""The pre-flight check of a config's COCO annotation files, before the Runner, without reading
+them (mmdet parses each once; what needs the parsed annotations is checked on what it loaded,
+by ``AnnotationCheckHook``), and one line for a file mmdet cannot load."""
 import json
-import os
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Tuple
 
-from mmengine.dist import get_rank, is_distributed
-
 from mmdet_cgd.utils.errors import AnnotationError
 
-# the global rank each launcher gives a process before any process group exists
-RANK_VARIABLES = {'pytorch': 'RANK', 'slurm': 'SLURM_PROCID', 'mpi': 'OMPI_COMM_WORLD_RANK'}
 SHOWN = 8  # class names listed in a message
 # what mmengine's BaseDataset raises (in _serialize_data) when no image is left to load
 NOTHING_LEFT = 'need at least one array to concatenate'
 COCO_KEYS = ('images', 'annotations', 'categories')
-
-
-def launcher_rank(launcher: str = 'none') -> int:
-    """This process's global rank: from the process group once there is one, else from the
-    variable ``launcher`` sets (torchrun's ``RANK``, ...); 0 for ``'none'``."""
-    if is_distributed():
-        return get_rank()
-    variable = RANK_VARIABLES.get(launcher)
-    return int(os.environ.get(variable, 0)) if variable else 0
 
 
 def dataset_classes(dataset: dict) -> Tuple[Optional[Sequence[str]], str]:
@@ -80,10 +66,8 @@ def ann_file_path(dataset: dict) -> Path:
 
 def check_dataloader_data(cfg, dataloaders: Sequence[str] = ('train_dataloader',
                                                                'val_dataloader')) -> None:
-    """Run ``check_coco_file`` on the Coco datasets of these dataloaders of ``cfg``, on the
-    job's rank 0 only (``cfg.launcher`` says where to read the rank)."""
-    if launcher_rank(cfg.get('launcher', 'none')) != 0:
-        return
+    """Run ``check_coco_file`` on the Coco datasets of these dataloaders of ``cfg`` (cheap: every
+    rank of a job checks)."""
     for name in dataloaders:
         for dataset in coco_dataset_cfgs((cfg.get(name) or {}).get('dataset')):
             prefix = (dataset.get('data_prefix') or {}).get('img', '')

@@ -153,23 +153,6 @@ def test_dataloader_check_follows_dataset_wrappers(tiny_coco, tmp_path):
         check_dataloader_data(concat, ['test_dataloader'])
 
 
-@pytest.mark.parametrize('launcher,variable', [('pytorch', 'RANK'), ('slurm', 'SLURM_PROCID'),
-                                               ('mpi', 'OMPI_COMM_WORLD_RANK')])
-def test_dataloader_check_runs_on_the_jobs_rank_0_only(tmp_path, monkeypatch, launcher,
-                                                        variable):
-    cfg = Config(dict(launcher=launcher, train_dataloader=dict(dataset=dict(
-        type='CocoDataset', ann_file=str(tmp_path / 'missing.json')))))
-    monkeypatch.setenv(variable, '3')
-    check_dataloader_data(cfg)  # rank 3 of the job: rank 0 checks for everyone
-    monkeypatch.setenv(variable, '0')
-    with pytest.raises(ValueError, match='annotation file not found'):
-        check_dataloader_data(cfg)
-    cfg.launcher = 'none'  # a single process checks, whatever the environment says
-    monkeypatch.setenv(variable, '3')
-    with pytest.raises(ValueError, match='annotation file not found'):
-        check_dataloader_data(cfg)
-
-
 def demo_runner(data_root, work_dir, **overrides):
     """The CPU demo's Runner on ``data_root``, single-process loading, with ``overrides``."""
     from mmengine.config import DictAction
