@@ -15,7 +15,7 @@ from mmengine.registry import MODELS
 from mmdet_cgd.models.layers import CGD
 from mmdet_cgd.utils.errors import CGDConfigError
 
-from .placement_record import check_recorded_placement, record_placement
+from .placement_record import record_and_check_placement
 from .plugin_positions import (
     BASIC_BLOCK_POSITIONS,
     BEFORE_NORM1,
@@ -121,7 +121,7 @@ class BeforeNorm1Mixin:
                                  f'{plugins!r}')
         super().__init__(*args, **kwargs)  # the stock backbone, without plugins
         self.plugins = plugins
-        self._register_state_dict_hook(record_placement)
+        record_and_check_placement(self)
         checked = self._checked(plugins or [])
         for stage_idx, layer_name in enumerate(self.res_layers):
             stage_plugins = plugins_in_stage(checked, stage_idx)
@@ -129,12 +129,6 @@ class BeforeNorm1Mixin:
                 where = f'{type(self).__name__}.{layer_name}[{block_idx}]'
                 self._add_block_plugins(block, stage_plugins, where)
         self._freeze_stages()
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        check_recorded_placement(self, prefix, local_metadata, error_msgs)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
 
     @classmethod
     def _stock_class(cls):

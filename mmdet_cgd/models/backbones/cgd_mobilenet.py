@@ -29,7 +29,7 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from mmdet_cgd.utils.errors import CGDConfigError
 
 from .block_plugins import add_block_plugin, register_norm_before_conv
-from .placement_record import check_recorded_placement, record_placement
+from .placement_record import record_and_check_placement
 from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
 # (output channels, stride) of the 13 depthwise-separable blocks, as the authors' ``cfg``
@@ -136,7 +136,7 @@ class CGDMobileNet(BaseModule):
         self.widen_factor, self.stem_stride = widen_factor, stem_stride
         self.out_indices, self.frozen_stages = tuple(out_indices), frozen_stages
         self.plugins, self.freeze_plugins = plugins, freeze_plugins
-        self._register_state_dict_hook(record_placement)
+        record_and_check_placement(self)
         self.norm_eval, self.with_cp = norm_eval, with_cp
         for i, plugin in enumerate(plugins or []):
             check_plugin(plugin, (BEFORE_NORM1, ), f'{name}.plugins[{i}]', len(ARCH))
@@ -170,12 +170,6 @@ class CGDMobileNet(BaseModule):
             if i in self.out_indices:
                 outs.append(x)
         return tuple(outs)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        check_recorded_placement(self, prefix, local_metadata, error_msgs)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
 
     def _freeze_stages(self) -> None:
         frozen = [self.conv1, self.norm1] if self.frozen_stages >= 0 else []

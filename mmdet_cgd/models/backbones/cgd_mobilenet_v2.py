@@ -22,7 +22,7 @@ from .block_plugins import (
     register_norm_before_conv,
     train_plugins_of_frozen_stages,
 )
-from .placement_record import check_recorded_placement, record_placement
+from .placement_record import record_and_check_placement
 from .plugin_positions import BEFORE_NORM1, check_plugin, plugins_in_stage
 
 
@@ -46,7 +46,7 @@ class CGDMobileNetV2(MobileNetV2):
         if plugins is not None and not isinstance(plugins, (list, tuple)):
             raise CGDConfigError(f'{name}: plugins must be a list of dicts, got {plugins!r}')
         self.plugins = plugins
-        self._register_state_dict_hook(record_placement)
+        record_and_check_placement(self)
         num_stages = len(self.arch_settings)
         for i, plugin in enumerate(plugins or []):
             check_plugin(plugin, (BEFORE_NORM1, ), f'{name}.plugins[{i}]', num_stages)
@@ -66,12 +66,6 @@ class CGDMobileNetV2(MobileNetV2):
             first.conv.register_forward_hook(BeforeNorm1Hook(block))
             if first.with_norm:  # ConvModule runs by its `order`, not by registration
                 register_norm_before_conv(first, 'conv', first.norm_name)
-
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
-        check_recorded_placement(self, prefix, local_metadata, error_msgs)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
 
     def _freeze_stages(self):
         super()._freeze_stages()
