@@ -171,7 +171,6 @@ custom_imports = dict(imports=['mmdet_cgd'], allow_failed_imports=False)
 model = dict(backbone=dict(plugins=[
     dict(cfg=dict(type='CGD', identity_init=True), position='after_conv1')]))
 default_hooks = dict(weights_only=dict(type='WeightsOnlyCheckpointHook'))
-optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'.cgd.': dict(decay_mult=0.5)}))
 """
 # the recipe made tiny: no pretrained download, the synthetic classes, 64-pixel images
 TINY = """
