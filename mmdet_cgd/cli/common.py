@@ -5,7 +5,7 @@ import contextlib
 import os
 import os.path as osp
 import sys
-from typing import Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from mmengine.config import Config, DictAction
 from mmengine.model import is_model_wrapper
@@ -28,8 +28,9 @@ from mmdet_cgd.checkpoint import (
 )
 from mmdet_cgd.checkpoint.loading import TRUST_ENV, URL_PREFIXES, ZOO_PREFIXES
 from mmdet_cgd.utils import config_dicts
+from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError
 
-from .cpu_distributed import prepare_cpu_distributed
+from .cpu_distributed import end_distributed, prepare_cpu_distributed
 from .plugin_checks import check_backbone_plugins
 
 PRETRAINED_TYPES = ('StrictPretrained', 'Pretrained')
@@ -177,3 +178,20 @@ def exit_on_user_error(errors=(ValueError, CheckpointError, FileNotFoundError)):
 def build_runner(cfg: Config) -> Runner:
     prepare_cpu_distributed(cfg)
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def run_checked(cfg: Config, loops: Sequence[str], run: Callable[[Runner], Any], errors) -> Any:
+    """Build the Runner, check the checkpoint it loads and load its ``loops``' datasets, each
+    mistake one ``error:`` line; then ``run`` it, ``errors`` ending in one line too."""
+    with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
+        runner = build_runner(cfg)
+    if cfg.get('load_from'):
+        with exit_on_user_error():
+            check_checkpoint_for_runner(runner, cfg.load_from)
+    with exit_on_user_error(errors=AnnotationError):  # mmdet loads the annotations here
+        build_loops(runner, loops)
+    with exit_on_user_error(errors=errors):
+        result = run(runner)
+    del runner  # its DDP wrapper holds the process group
+    end_distributed()
+    return result

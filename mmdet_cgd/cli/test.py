@@ -15,18 +15,15 @@ from mmdet.evaluation import DumpDetResults
 from mmengine.config import Config, ConfigDict
 
 from mmdet_cgd.checkpoint import CheckpointError
-from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError
+from mmdet_cgd.utils.errors import AnnotationError
 
 from .common import (
-    build_loops,
-    build_runner,
-    check_checkpoint_for_runner,
     check_tool_config,
     exit_on_user_error,
     load_tool_config,
     parse_tool_args,
+    run_checked,
 )
-from .cpu_distributed import end_distributed
 
 
 def parse_args(argv=None):
@@ -83,19 +80,13 @@ def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
         cfg = prepare_config(args)
-    with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
-        runner = build_runner(cfg)
-    with exit_on_user_error():
-        check_checkpoint_for_runner(runner, cfg.load_from)
-    with exit_on_user_error(errors=AnnotationError):  # mmdet loads the annotations here
-        build_loops(runner, ('test', ))
-    if args.out is not None:
-        runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
-    with exit_on_user_error(errors=(AnnotationError, CheckpointError)):  # once data is loaded
-        metrics = runner.test()
-    del runner  # its DDP wrapper holds the process group
-    end_distributed()
-    return metrics
+
+    def test(runner):
+        if args.out is not None:
+            runner.test_evaluator.metrics.append(DumpDetResults(out_file_path=args.out))
+        return runner.test()
+
+    return run_checked(cfg, ('test', ), test, (AnnotationError, CheckpointError))
 
 
 def read_test_metrics(work_dir) -> Dict[str, float]:

@@ -13,15 +13,12 @@ from mmdet_cgd.checkpoint import CheckpointError, find_resume_checkpoint
 from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError, NonFiniteError
 
 from .common import (
-    build_loops,
-    build_runner,
-    check_checkpoint_for_runner,
     check_tool_config,
     exit_on_user_error,
     load_tool_config,
     parse_tool_args,
+    run_checked,
 )
-from .cpu_distributed import end_distributed
 
 
 def parse_args(argv=None):
@@ -71,21 +68,10 @@ def main(argv=None):
     args = parse_args(argv)
     with exit_on_user_error():
         cfg = prepare_config(args)
-    with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
-        runner = build_runner(cfg)
-    if cfg.get('load_from'):
-        with exit_on_user_error():
-            check_checkpoint_for_runner(runner, cfg.load_from)
-    with exit_on_user_error(errors=AnnotationError):  # mmdet loads the annotations here
-        build_loops(runner, ('train', 'val'))
     # a pretrained backbone that does not fit is found when the runner initialises the weights,
-    # unusable annotations once the datasets are loaded, both before the first step; NaN in
-    # a loss or a checkpoint to save, at that iteration
-    with exit_on_user_error(errors=(CheckpointError, CGDConfigError, AnnotationError,
-                                    NonFiniteError)):
-        runner.train()
-    del runner  # its DDP wrapper holds the process group
-    end_distributed()
+    # unusable annotations before the first step; NaN in a loss or a checkpoint, at that iteration
+    run_checked(cfg, ('train', 'val'), lambda runner: runner.train(),
+                (CheckpointError, CGDConfigError, AnnotationError, NonFiniteError))
 
 
 if __name__ == '__main__':
