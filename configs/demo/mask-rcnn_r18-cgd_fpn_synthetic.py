@@ -88,7 +88,7 @@ param_scheduler = [
 ]
 # our runtime's hooks (atomic checkpoint writes, rank 0 writes the metrics json), at demo intervals
 default_hooks = dict(
-    logger=dict(interval=25),
+    logger=dict(interval=25, log_metric_by_epoch=False),
     checkpoint=dict(by_epoch=False, interval=max_iters // 4, max_keep_ckpts=2))
 log_processor = dict(by_epoch=False)
 auto_scale_lr = dict(enable=False, base_batch_size=4)
