@@ -36,19 +36,23 @@ from .cgd_attention import (
 from .inplace_safety import check_inplace_is_safe
 
 
+def channels_last(t: Tensor) -> bool:
+    """Whether ``t`` is laid out channels-last (and not also contiguous, as C = 1 can be)."""
+    return t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
 def flat_hw(t: Tensor):
     """``t`` (N, C, H, W) with H * W flattened in h * W + w order, and the dim it is in: a view
     (N, HW, C) of a channels-last tensor, (N, C, HW) otherwise (a copy if it must)."""
     n, c, h, w = t.shape
-    if t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous():
+    if channels_last(t):
         return t.permute(0, 2, 3, 1).reshape(n, h * w, c), 1
     return t.reshape(n, c, h * w), 2
 
 
 def empty_gradient_like(t: Tensor, dtype) -> Tensor:
     """An uninitialised gradient for ``t`` whose ``view(N, C, H * W)`` is a view, not a copy."""
-    nhwc = t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
-    memory_format = torch.channels_last if nhwc else torch.contiguous_format
+    memory_format = torch.channels_last if channels_last(t) else torch.contiguous_format
     return torch.empty(t.shape, dtype=dtype, device=t.device, memory_format=memory_format)
 
 
