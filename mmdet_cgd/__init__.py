@@ -11,7 +11,6 @@ from mmengine.config.utils import MODULE2PACKAGE
 
 from .checkpoint import allow_mmengine_checkpoints
 from .engine import (
-    AnnotationCheckHook,
     AtomicLocalBackend,
     ReproducibleIterBasedTrainLoop,
     WeightsOnlyCheckpointHook,
@@ -24,6 +23,6 @@ from .version import __version__
 allow_mmengine_checkpoints()
 MODULE2PACKAGE.setdefault(SCOPE, 'mmdet-cgd')  # module -> distribution, as mmengine's own
 
-__all__ = ['CGD', 'AnnotationCheckHook', 'AtomicLocalBackend', 'CGDResNet', 'CGDResNetV1d',
+__all__ = ['CGD', 'AtomicLocalBackend', 'CGDResNet', 'CGDResNetV1d',
            'ReproducibleIterBasedTrainLoop', 'StrictPretrainedInit', 'WeightsOnlyCheckpointHook',
            '__version__']

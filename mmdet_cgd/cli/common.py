@@ -12,8 +12,6 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmdet_cgd.annotation_checks import check_dataloader_data
-from mmdet_cgd.annotation_checks.coco_file import load_failure
 from mmdet_cgd.checkpoint import (
     CheckpointError,
     check_fit,
@@ -30,6 +28,7 @@ from mmdet_cgd.checkpoint.loading import TRUST_ENV, URL_PREFIXES, ZOO_PREFIXES
 from mmdet_cgd.utils import config_dicts
 from mmdet_cgd.utils.errors import AnnotationError, CGDConfigError
 
+from .coco_checks import check_dataloader_data, check_loaded_categories, load_failure
 from .cpu_distributed import end_distributed, prepare_cpu_distributed
 from .plugin_checks import check_backbone_plugins
 
@@ -133,8 +132,6 @@ def check_tool_config(cfg: Config, dataloaders: Sequence[str], check_data: bool 
         check_pretrained_files(cfg.model)
     if check_data:
         check_dataloader_data(cfg, dataloaders)
-        # what needs mmdet's parsed annotations is checked once they are loaded
-        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='AnnotationCheckHook')]
 
 
 def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
@@ -154,15 +151,21 @@ def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
 def build_loops(runner: Runner, loops: Sequence[str]) -> None:
     """Build the Runner's ``loops`` ('train', 'val', 'test') and so their datasets now (the
     Runner uses them as built), so that annotations mmdet cannot use end in one line: a file
-    that is not JSON, every image filtered out."""
+    that is not JSON, every image filtered out, none of the classes among its categories."""
     for name in loops:
         try:
-            getattr(runner, f'{name}_loop')
+            loop = getattr(runner, f'{name}_loop')
         except (ValueError, KeyError) as e:
             failure = load_failure(e, (runner.cfg.get(f'{name}_dataloader') or {}).get('dataset'))
             if failure is None:
                 raise
             raise failure from e
+        pending = [loop.dataloader.dataset]
+        while pending:  # through Repeat/ClassBalanced (``dataset``) and Concat (``datasets``)
+            dataset = pending.pop()
+            check_loaded_categories(dataset)
+            pending += [*getattr(dataset, 'datasets', ()), *filter(None, [
+                getattr(dataset, 'dataset', None)])]
 
 
 @contextlib.contextmanager

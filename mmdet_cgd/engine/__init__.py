@@ -1,7 +1,6 @@
 """Runner extensions our configs select: hooks, a train loop and an atomic file backend."""
 from .atomic_local_backend import AtomicLocalBackend
 from .hooks import (
-    AnnotationCheckHook,
     CheckpointCheckHook,
     FiniteTrainingHook,
     MainProcessLoggerHook,
@@ -10,6 +9,6 @@ from .hooks import (
 )
 from .reproducible_loop import ReproducibleIterBasedTrainLoop
 
-__all__ = ['AnnotationCheckHook', 'AtomicLocalBackend', 'CheckpointCheckHook', 'FiniteTrainingHook',
+__all__ = ['AtomicLocalBackend', 'CheckpointCheckHook', 'FiniteTrainingHook',
            'MainProcessLoggerHook', 'PerIterationSeedHook', 'ReproducibleIterBasedTrainLoop',
            'WeightsOnlyCheckpointHook']

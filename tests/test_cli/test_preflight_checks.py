@@ -5,7 +5,7 @@ import pytest
 from mmengine.config import Config
 from tool_helpers import DEMO_CONFIG, python
 
-from mmdet_cgd.annotation_checks import check_coco_file, check_dataloader_data
+from mmdet_cgd.cli.coco_checks import check_coco_file, check_dataloader_data
 from mmdet_cgd.cli.plugin_checks import check_backbone_plugins
 from mmdet_cgd.testing import CLASSES
 
@@ -103,25 +103,6 @@ def test_annotation_file_that_is_not_a_json_object_and_a_missing_image_folder(ti
     check_coco_file(tiny_coco / 'annotations' / 'instances_val.json', tiny_coco / 'val')
 
 
-def test_missing_image_and_box_outside_its_image(tiny_coco, tmp_path):
-    """Caught by AnnotationCheckHook over what mmdet loaded, before the first iteration."""
-    import mmdet_cgd.engine.hooks  # noqa: F401  (registers AnnotationCheckHook)
-    coco = json.loads((tiny_coco / 'annotations' / 'instances_val.json').read_text())
-    coco['images'][0]['file_name'] = 'gone.png'
-    ann = coco['annotations'][-1]
-    ann['bbox'] = [100, 100, 60, 10]
-    path = tmp_path / 'bad.json'
-    path.write_text(json.dumps(coco))
-    runner = demo_runner(tiny_coco, tmp_path, custom_hooks=[dict(type='AnnotationCheckHook')],
-                         val_dataloader=dict(dataset=dict(ann_file=str(path))))
-    with pytest.raises(ValueError) as err:
-        runner.train()
-    msg = str(err.value)
-    assert "bad.json' (images in" in msg and 'missing file' in msg and 'gone.png' in msg
-    assert f"image {ann['image_id']}: bbox [100, 100, 60, 10] outside its 128x128 image" in msg
-    assert runner.iter == 0
-
-
 def test_the_train_tool_reports_them_before_building(tiny_coco, tmp_path):
     """One subprocess, for the script's exit status and stderr; the rest in-process."""
     from mmdet_cgd.cli.train import main
@@ -151,99 +132,6 @@ def test_dataloader_check_follows_dataset_wrappers(tiny_coco, tmp_path):
         dict(type='CocoDataset', ann_file=str(tmp_path / 'other.json'))]))))
     with pytest.raises(ValueError, match="other.json'$"):
         check_dataloader_data(concat, ['test_dataloader'])
-
-
-def demo_runner(data_root, work_dir, **overrides):
-    """The CPU demo's Runner on ``data_root``, single-process loading, with ``overrides``."""
-    from mmengine.config import DictAction
-    from mmengine.runner import Runner
-    from tool_helpers import FAST_LOADING, data_root_options
-    cfg = Config.fromfile(DEMO_CONFIG)
-    options = (o.split('=', 1) for o in (*data_root_options(data_root), *FAST_LOADING))
-    cfg.merge_from_dict({k: DictAction._parse_iterable(v) for k, v in options})
-    cfg.merge_from_dict(overrides)
-    cfg.work_dir = str(work_dir)
-    return Runner.from_cfg(cfg)
-
-
-def val_datasets(tiny_coco, tmp_path):
-    """(clean, with a missing image file) CocoDatasets of the tiny val split."""
-    from mmengine.registry import init_default_scope
-    init_default_scope('mmdet')
-    from mmdet.datasets import CocoDataset
-    coco = json.loads((tiny_coco / 'annotations' / 'instances_val.json').read_text())
-    coco['images'][-1]['file_name'] = 'gone.png'
-    (tmp_path / 'bad.json').write_text(json.dumps(coco))
-    return [CocoDataset(data_root=str(tiny_coco), ann_file=ann, data_prefix=dict(img='val/'),
-                        metainfo=dict(classes=CLASSES), pipeline=[])
-            for ann in ('annotations/instances_val.json', str(tmp_path / 'bad.json'))]
-
-
-def test_hook_checks_each_dataset_once_and_test_data_before_testing(tiny_coco, tmp_path,
-                                                                    monkeypatch):
-    from types import SimpleNamespace
-
-    from mmdet_cgd.engine.hooks import AnnotationCheckHook, annotation_check_hook
-    good, bad = val_datasets(tiny_coco, tmp_path)
-    checked = []
-    check = annotation_check_hook.check_loaded_annotations
-    monkeypatch.setattr(annotation_check_hook, 'check_loaded_annotations',
-                        lambda ds, *a: checked.append(ds) or check(ds, *a))
-    loaders = dict(train_dataloader=SimpleNamespace(dataset=good),
-                   val_dataloader=SimpleNamespace(dataset=good), val_loop=object(),
-                   test_dataloader=SimpleNamespace(dataset=bad))
-    runner = SimpleNamespace(**loaders)
-    hook = AnnotationCheckHook()
-    hook.before_train(runner)
-    hook.before_val(runner)  # validation repeats during training: checked once, before it
-    assert checked == [good]
-    with pytest.raises(ValueError, match="bad.json' .*missing file .*gone.png"):
-        hook.before_test(runner)
-    with pytest.raises(ValueError, match='image_sample must be a positive int, got 0'):
-        AnnotationCheckHook(image_sample=0)
-
-
-def check_on_rank(rank, port, datasets, results):
-    """One process of a 2-process gloo job running the hook's check; reports what it raised."""
-    import torch.distributed as dist
-
-    from mmdet_cgd.engine.hooks import AnnotationCheckHook
-    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank,
-                            world_size=2)
-    try:
-        AnnotationCheckHook().check_datasets([datasets[rank]])
-        results.put((rank, None))
-    except ValueError as e:
-        results.put((rank, str(e)))
-    finally:
-        dist.destroy_process_group()
-
-
-def test_rank_0_checks_and_every_rank_raises_its_error(tiny_coco, tmp_path):
-    import multiprocessing
-
-    from tool_helpers import free_port
-
-    class Untouchable:
-        """Rank 1's dataset: checking it on rank 1 would fail differently."""
-
-        def __getattr__(self, name):
-            if name in ('dataset', 'datasets'):  # not a wrapper
-                raise AttributeError(name)
-            raise RuntimeError(f'rank 1 read its dataset ({name})')
-
-    _, bad = val_datasets(tiny_coco, tmp_path)
-    ctx = multiprocessing.get_context('fork')
-    results, port = ctx.Queue(), free_port()
-    procs = [ctx.Process(target=check_on_rank, args=(r, port, [bad, Untouchable()], results))
-             for r in range(2)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(120)
-    errors = dict(results.get(timeout=5) for _ in procs)
-    assert errors[0] is not None and 'missing file' in errors[0] and 'gone.png' in errors[0]
-    assert errors[1] == errors[0]
 
 
 @pytest.mark.parametrize('kind', ['ResNet', 'CGDResNet'])
@@ -312,31 +200,22 @@ def tool_exit(main, argv) -> str:
     return exit_.value.code
 
 
-def set_width(value):
-    def edit(coco):
-        coco['annotations'][0]['bbox'][2] = value
-    return edit
-
-
-def test_a_non_finite_box_and_nan_weights_end_the_train_tool_in_one_line(tiny_coco, tmp_path):
-    """Raised by our hooks inside ``runner.train()``: AnnotationCheckHook, FiniteTrainingHook."""
+def test_nan_weights_end_the_train_tool_in_one_line(tiny_coco, tmp_path):
+    """Raised by FiniteTrainingHook inside ``runner.train()``: a finite first loss, then NaN
+    weights (gradients clipped to a NaN norm, which torch lets through): the checkpoint of
+    iteration 1 is refused."""
     from tool_helpers import tiny_run_options
 
     from mmdet_cgd.cli.train import main
     options = tiny_run_options(tiny_coco, max_iters=1, ckpt_interval=1)
-    val = edited_val_file(tiny_coco, tmp_path, set_width(float('nan')))  # mmdet drops it silently
-    message = tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, *options,
-                               f'val_dataloader.dataset.ann_file={val}'])
-    assert 'edited_val.json' in message and 'is not finite (mmdet drops it silently)' in message
-    # a finite first loss, then NaN weights (gradients clipped to a NaN norm, which torch lets
-    # through): the checkpoint of iteration 1 is refused
     message = tool_exit(main, [DEMO_CONFIG, '--work-dir', tmp_path, *options,
                                'optim_wrapper.clip_grad.max_norm=nan'])
     assert message.startswith('error: refused to save the checkpoint of iteration 1')
     assert 'tensors hold NaN or infinity' in message
 
 
-def test_the_test_tool_ends_an_annotation_error_in_one_line(tiny_coco, tmp_path):
+def test_the_test_tool_ends_a_file_of_other_categories_in_one_line(tiny_coco, tmp_path):
+    """Testing filters nothing: mmdet would evaluate on images without a single box."""
     import torch
     from mmengine.registry import MODELS, DefaultScope
     from tool_helpers import tiny_run_options
@@ -345,11 +224,17 @@ def test_the_test_tool_ends_an_annotation_error_in_one_line(tiny_coco, tmp_path)
     with DefaultScope.overwrite_default_scope('mmdet'):
         model = MODELS.build(Config.fromfile(DEMO_CONFIG).model)
     torch.save(dict(state_dict=model.state_dict()), tmp_path / 'model.pth')
-    val = edited_val_file(tiny_coco, tmp_path, set_width(float('nan')))
+
+    def rename_categories(coco):
+        for category in coco['categories']:
+            category['name'] = category['name'].upper()
+
+    val = edited_val_file(tiny_coco, tmp_path, rename_categories)
     message = tool_exit(main, [DEMO_CONFIG, tmp_path / 'model.pth', '--work-dir', tmp_path,
                                *tiny_run_options(tiny_coco),
                                f'test_dataloader.dataset.ann_file={val}'])
-    assert 'edited_val.json' in message and 'is not finite (mmdet drops it silently)' in message
+    assert "edited_val.json': none of the dataset's 5 classes ('disk', 'square'," in message
+    assert 'is a category of the file, so mmdet loads none of its boxes' in message
 
 
 def train_tool_exit_on(tiny_coco, tmp_path, edit, *options) -> str:
@@ -390,7 +275,7 @@ def test_a_dataset_without_metainfo_names_its_classes(tiny_coco, tmp_path):
     """Training: every image filtered out; testing: mmdet loads the images without a box."""
     from mmengine.registry import init_default_scope
 
-    from mmdet_cgd.annotation_checks import check_loaded_annotations
+    from mmdet_cgd.cli.coco_checks import check_loaded_categories
     message = train_tool_exit_on(tiny_coco, tmp_path, lambda coco: None,
                                  'train_dataloader.dataset.metainfo=None')
     assert "every image was filtered out (filter_cfg filter_empty_gt): none has a box of the " \
@@ -400,9 +285,9 @@ def test_a_dataset_without_metainfo_names_its_classes(tiny_coco, tmp_path):
     dataset = CocoDataset(data_root=str(tiny_coco), ann_file='annotations/instances_val.json',
                           data_prefix=dict(img='val/'), metainfo=dict(classes=('cat', )),
                           pipeline=[], test_mode=True)
-    with pytest.raises(ValueError, match=r"instances_val.json' .*: none of the dataset's 1 "
+    with pytest.raises(ValueError, match=r"instances_val.json': none of the dataset's 1 "
                                          r"classes \('cat',\) is a category of the file"):
-        check_loaded_annotations(dataset)
+        check_loaded_categories(dataset)
 
 
 STOCK_R50 = dict(type='ResNet', depth=50)

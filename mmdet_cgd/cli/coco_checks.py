@@ -1,6 +1,7 @@
-"""The pre-flight check of a config's COCO annotation files, before the Runner, without reading
-them (mmdet parses each once; what needs the parsed annotations is checked on what it loaded,
-by ``AnnotationCheckHook``), and one line for a file mmdet cannot load."""
+"""A config's COCO annotation files: checked before the Runner without reading them (mmdet parses
+each once), and one line for a file mmdet cannot use once it has loaded it: not JSON, no COCO
+keys, every image filtered out, none of the dataset's classes among the file's categories. What
+mmdet itself drops (degenerate boxes, categories outside the classes) is mmdet's business."""
 import json
 from pathlib import Path
 from typing import Iterator, Optional, Sequence, Tuple
@@ -73,6 +74,18 @@ def check_dataloader_data(cfg, dataloaders: Sequence[str] = ('train_dataloader',
             prefix = (dataset.get('data_prefix') or {}).get('img', '')
             check_coco_file(ann_file_path(dataset),
                             Path(dataset.get('data_root') or '') / prefix)
+
+
+def check_loaded_categories(dataset) -> None:
+    """Raise ``AnnotationError`` when a loaded COCO dataset found none of its classes among the
+    file's categories: mmdet would train or evaluate on images without a single box."""
+    if hasattr(dataset, 'cat_ids') and not dataset.cat_ids:
+        classes = dataset.metainfo.get('classes') or ()
+        raise AnnotationError(
+            f"{dataset.ann_file!r}: none of the dataset's {len(classes)} classes "
+            f'{shown(classes)} is a category of the file, so mmdet loads none of its boxes: give '
+            "the dataset metainfo=dict(classes=...) with the file's category names (and the head "
+            'their number as num_classes)')
 
 
 def load_failure(error: Exception, dataset) -> Optional[AnnotationError]:
