@@ -11,7 +11,9 @@ if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
 
 from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason  # noqa: E402
-from mmdet_cgd.testing import SyntheticSpec, explicit_cgd, write_dataset  # noqa: E402
+from layer_helpers import explicit_cgd  # noqa: E402
+
+from mmdet_cgd.testing import SyntheticSpec, write_dataset  # noqa: E402
 
 
 @pytest.fixture(scope='session', autouse=True)
