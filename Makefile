@@ -5,7 +5,8 @@ PY := .venv/bin/python
 COMPAT_VENV := .venv-torch2.1
 COMPAT_PY := $(COMPAT_VENV)/bin/python
 COMPAT_SETUP := VENV=$(COMPAT_VENV) TORCH_SPEC="torch==2.1.2 torchvision==0.16.2" \
-	CONSTRAINTS=requirements/compat-torch2.1.txt MMCV_CFLAGS="-DNDEBUG -O1 -g0" PIP_CACHE_DIR=$(HOME)/.cache/pip-torch2.1
+	CONSTRAINTS=requirements/compat-torch2.1.txt EXTRAS=mmdeploy MMCV_CFLAGS="-DNDEBUG -O1 -g0" \
+	PIP_CACHE_DIR=$(HOME)/.cache/pip-torch2.1
 # On torch 2.1: the layer at every position with its in-place refusals, the backbones,
 # checkpoint loading and refusals, and train -> checkpoint -> resume -> test through our tools
 # and mmdet's own.

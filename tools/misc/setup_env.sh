@@ -12,6 +12,8 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.14.1 torchvision==0.29.1}
 MMCV_SPEC=${MMCV_SPEC:-mmcv==2.1.0}
 # A pip constraints file applied to every install (e.g. requirements/compat-torch2.1.txt).
 CONSTRAINTS=${CONSTRAINTS:-}
+# Packages only this environment gets, beside the requirements (e.g. mmdeploy for torch 2.1).
+EXTRAS=${EXTRAS:-}
 # Compiler flags for mmcv's ops, in place of Python's own '-g -O3': without debug info (nothing
 # here reads it) the build takes half the time; the tests-only torch 2.1 environment uses -O1.
 MMCV_CFLAGS=${MMCV_CFLAGS:--DNDEBUG -O3 -g0}
@@ -62,7 +64,8 @@ else
     pip install --no-build-isolation "$MMCV_SPEC"
 fi
 
-pip install -q -r requirements.txt
+# shellcheck disable=SC2086  # EXTRAS is a list of requirements
+pip install -q -r requirements.txt $EXTRAS
 pip install -q --no-deps --no-build-isolation -e .
 
 if ! err=$("$py" -c "import mmcv.ops" 2>&1); then
