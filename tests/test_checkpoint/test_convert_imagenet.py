@@ -1,15 +1,19 @@
 """The converter on checkpoints built here in each of the authors' layouts."""
 import runpy
 from collections import OrderedDict
+from pathlib import Path
 
 import pytest
 import torch
 from mmdet.models.backbones import ResNet
 
 from mmdet_cgd.checkpoint import CheckpointError
-from mmdet_cgd.checkpoint.convert_imagenet import ConversionError, convert_checkpoint
 from mmdet_cgd.models import CGDResNet
 
+# the converter is a script (tools/model_converters/), loaded here as a module
+CONVERTER = runpy.run_path(str(Path(__file__).resolve().parents[2] / 'tools' / 'model_converters'
+                               / 'convert_imagenet_checkpoint.py'))
+ConversionError, convert_checkpoint = CONVERTER['ConversionError'], CONVERTER['convert_checkpoint']
 PAPER_CGD = [dict(cfg=dict(type='CGD'), position='before_norm1')]
 
 
