@@ -108,7 +108,7 @@ dist_train() {  # the demo config on synthetic data, a few iterations, NCCL
 
 check_plan() {  # --dry-run: every file and command the steps name
   local missing=0 path
-  for path in "$DEMO" "${COST[0]}" tools/analysis_tools/measure_cgd_host_time.py \
+  for path in "$DEMO" "${COST[0]}" .dev_scripts/measure_cgd_host_time.py \
       tools/dist_train.sh tools/train.py tools/misc/g++-std20 tools/misc/make_synthetic_coco.py \
       .dev_scripts/gpu_check.py; do
     [ -e "$path" ] || { echo "missing: $path"; missing=1; }
@@ -139,7 +139,7 @@ step cost_fp32 150 "$PY" "${COST[@]}" --layer-bound --out-dir "$OUT/cost_fp32"
 step cost_amp 120 "$PY" "${COST[@]}" --amp float16 --out-dir "$OUT/cost_amp"
 step inductor 150 "$PY" .dev_scripts/gpu_check.py inductor "$OUT/inductor.json"
 step dist_train 120 dist_train
-step host_time 60 "$PY" tools/analysis_tools/measure_cgd_host_time.py
+step host_time 60 "$PY" .dev_scripts/measure_cgd_host_time.py
 if [ "$DRY_RUN" = 1 ]; then
   check_plan && echo '[gpu_check] dry run: every file and command named is here'
   exit

@@ -32,7 +32,7 @@ LAYOUTS = {
 # What the float16 / bfloat16 layer may differ from float64 by, relative to the largest value
 # (as measured for the PyTorch path on an H200)
 TOLERANCE = {torch.float32: 2e-6, torch.float16: 1.5e-3, torch.bfloat16: 1.1e-2}
-TOOL = os.path.join(os.path.dirname(__file__), '..', '..', 'tools', 'analysis_tools',
+TOOL = os.path.join(os.path.dirname(__file__), '..', '..', '.dev_scripts',
                     'measure_cgd_host_time.py')
 
 

@@ -6,7 +6,7 @@ launches (training forward + backward) or three (inference), as on a GPU. The me
 against #30's goals (<= 150 us and <= 60 us at (2, 256, 200, 304)). Also counted: the ATen
 operators of one training step on the PyTorch path (goal <= 45), each a launch on a GPU.
 
-    python tools/analysis_tools/measure_cgd_host_time.py [--calls 2000]
+    python .dev_scripts/measure_cgd_host_time.py [--calls 2000]
 """
 import argparse
 import os
