@@ -1,5 +1,7 @@
 import functools
 import os
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,9 +12,12 @@ import torch
 if not torch.cuda.is_available():
     os.environ.setdefault('TRITON_INTERPRET', '1')
 
-from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason  # noqa: E402
+# the demo's own modules (demo/figures.py), importable as the demo script imports them
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'demo'))
+
 from layer_helpers import explicit_cgd  # noqa: E402
 
+from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason  # noqa: E402
 from mmdet_cgd.testing import SyntheticSpec, write_dataset  # noqa: E402
 
 

@@ -1,9 +1,8 @@
 """A very short demo run end to end, and the heatmap tool on what it trained."""
 import cv2
 import pytest
+from figures import curve_points, read_scalars
 from tool_helpers import DEMO_CONFIG, FAST_LOADING, python
-
-from mmdet_cgd.visualization import curve_points, read_scalars
 
 DEMO = 'demo/synthetic_demo.py'
 HEATMAP = 'tools/analysis_tools/feature_heatmap.py'

@@ -5,10 +5,9 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from figures import prediction_grid
 from mmdet.apis import init_detector
 from tool_helpers import DEMO_CONFIG
-
-from mmdet_cgd.visualization import prediction_grid
 
 TILE = 128
 

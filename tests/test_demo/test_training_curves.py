@@ -2,8 +2,7 @@ import json
 
 import cv2
 import pytest
-
-from mmdet_cgd.visualization import curve_points, plot_training_curves, read_scalars
+from figures import curve_points, plot_training_curves, read_scalars
 
 
 def write_run(folder, records, stamp='20260101_000000'):
