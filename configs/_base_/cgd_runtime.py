@@ -9,7 +9,7 @@
 # - training stops at the first non-finite loss, and no checkpoint with NaN/inf is saved;
 # - a fixed seed, and every RNG re-seeded with seed + i before batch i is fetched: a run resumed
 #   from a checkpoint saved at an epoch's end (EpochBasedTrainLoop), or at any iteration
-#   (ReproducibleIterBasedTrainLoop), draws the data order, augmentations and samplings of the
+#   (IterBasedTrainLoop), draws the data order, augmentations and samplings of the
 #   uninterrupted one, with num_workers=0 (dataloader workers keep RNG streams of their own);
 #   mmengine seeds once per run, and draws a new seed per run when none is set.
 # A config uses it in place of 'mmdet::_base_/default_runtime.py' in its list of bases.

@@ -76,7 +76,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')
 test_evaluator = val_evaluator
 
-train_cfg = dict(_delete_=True, type='ReproducibleIterBasedTrainLoop', max_iters=max_iters,
+train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters=max_iters,
                  val_interval=max_iters // 4)
 optim_wrapper = dict(
     optimizer=dict(_delete_=True, type='AdamW', lr=2e-3, weight_decay=1e-4),

@@ -1,4 +1,4 @@
-"""Runner extensions our configs select: hooks, a train loop and an atomic file backend."""
+"""Runner extensions our configs select: hooks and an atomic file backend."""
 from .atomic_local_backend import AtomicLocalBackend
 from .hooks import (
     CheckpointCheckHook,
@@ -7,8 +7,6 @@ from .hooks import (
     PerIterationSeedHook,
     WeightsOnlyCheckpointHook,
 )
-from .reproducible_loop import ReproducibleIterBasedTrainLoop
 
 __all__ = ['AtomicLocalBackend', 'CheckpointCheckHook', 'FiniteTrainingHook',
-           'MainProcessLoggerHook', 'PerIterationSeedHook', 'ReproducibleIterBasedTrainLoop',
-           'WeightsOnlyCheckpointHook']
+           'MainProcessLoggerHook', 'PerIterationSeedHook', 'WeightsOnlyCheckpointHook']

@@ -1,5 +1,5 @@
 """Smaller edges of the tools (issue #18, cases 3 and 7): mmdet's --tta, a directory given as
-the config, randomness.deterministic without a seed, the reproducible loop's seed guard."""
+the config, randomness.deterministic without a seed."""
 import argparse
 import os
 import re
@@ -15,7 +15,6 @@ from mmdet_cgd.cli.test import apply_tta
 from mmdet_cgd.cli.test import parse_args as parse_test_args
 from mmdet_cgd.cli.train import parse_args as parse_train_args
 from mmdet_cgd.cli.train import prepare_config
-from mmdet_cgd.engine import ReproducibleIterBasedTrainLoop
 
 MMDET_TOOLS = os.path.join(os.path.dirname(mmdet.__file__), '.mim', 'tools')
 
@@ -87,16 +86,6 @@ def test_strict_pretrained_without_a_checkpoint_says_how_to_train_from_scratch()
     from mmdet_cgd.models.weight_init import StrictPretrainedInit
     with pytest.raises(CheckpointError, match=r'got None; .*init_cfg=None'):
         StrictPretrainedInit(checkpoint=None)
-
-
-class SeedlessRunner:
-    _randomness_cfg = dict(seed=None)
-    seed = 12345  # what mmengine draws when the config sets none: never None
-
-
-def test_the_reproducible_loop_refuses_a_drawn_seed():
-    with pytest.raises(ValueError, match='needs a fixed seed, and the config sets none'):
-        ReproducibleIterBasedTrainLoop(SeedlessRunner(), dataloader=None, max_iters=1)
 
 
 def test_a_checkpoint_given_as_the_config_says_the_config_comes_first(tmp_path):

@@ -18,7 +18,7 @@ from mmengine.config import Config
 from mmengine.evaluator import BaseMetric
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
-from mmengine.runner import EpochBasedTrainLoop, Runner
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop, Runner
 from tool_helpers import DEMO_CONFIG, REPO, python, tiny_run_options
 
 from mmdet_cgd.engine import PerIterationSeedHook
@@ -98,7 +98,7 @@ def train(work_dir: Path, by_epoch: bool, kill_at=None, resume_from=None):
     if by_epoch:
         train_cfg, sampler = dict(type='EpochBasedTrainLoop', max_epochs=3), 'DefaultSampler'
     else:
-        train_cfg = dict(type='ReproducibleIterBasedTrainLoop', max_iters=9, val_interval=3)
+        train_cfg = dict(type='IterBasedTrainLoop', max_iters=9, val_interval=3)
         sampler = 'InfiniteSampler'
     hooks = Config(dict(RUNTIME.default_hooks, checkpoint=dict(
         RUNTIME.default_hooks.checkpoint, by_epoch=by_epoch, interval=1 if by_epoch else 3)))
@@ -120,7 +120,7 @@ def train(work_dir: Path, by_epoch: bool, kill_at=None, resume_from=None):
 
 
 @pytest.mark.parametrize('by_epoch', [True, False], ids=['EpochBasedTrainLoop',
-                                                          'ReproducibleIterBasedTrainLoop'])
+                                                          'IterBasedTrainLoop'])
 def test_a_run_killed_and_resumed_ends_as_the_uninterrupted_one(tmp_path, by_epoch):
     """Killed in epoch 2 (iteration 5), resumed from the end of epoch 1 (iteration 3)."""
     uninterrupted = train(tmp_path / 'whole', by_epoch)
@@ -138,7 +138,7 @@ def test_every_detection_config_seeds_each_batch():
         hooks = [h['type'] for h in [*cfg.default_hooks.values(), *cfg.get('custom_hooks', [])]
                  if h]
         loop = cfg.train_cfg.get('type')
-        assert loop in ('EpochBasedTrainLoop', 'ReproducibleIterBasedTrainLoop'), (path, loop)
+        assert loop in ('EpochBasedTrainLoop', 'IterBasedTrainLoop'), (path, loop)
         assert 'PerIterationSeedHook' in hooks, path
         assert cfg.randomness.get('seed') is not None, path
 
@@ -152,14 +152,20 @@ def test_the_hook_says_where_a_resumed_run_will_differ(monkeypatch):
 
     hook = PerIterationSeedHook()
     hook.before_train(StubRunner())
-    assert hook.seed is None and 'EpochBasedTrainLoop only, and this run uses object' in logged[-1]
+    assert hook.seed is None and 'and this run uses object' in logged[-1]
     StubRunner.train_loop = EpochBasedTrainLoop.__new__(EpochBasedTrainLoop)
-    StubRunner._randomness_cfg = dict(seed=None)
+    StubRunner._randomness_cfg = dict(seed=None)  # mmengine has drawn runner.seed
     hook.before_train(StubRunner())
     assert hook.seed is None and 'sets no randomness.seed' in logged[-1]
     StubRunner._randomness_cfg = dict(seed=3)
     hook.before_train(StubRunner())
     assert hook.seed == 0 and len(logged) == 2  # the runner's seed (rank added where asked)
+    StubRunner.train_loop = IterBasedTrainLoop.__new__(IterBasedTrainLoop)
+    StubRunner.train_loop.dataloader_iterator = iter(['batch 0', 'batch 1'])
+    hook.before_train(StubRunner())
+    batches = StubRunner.train_loop.dataloader_iterator
+    assert next(batches) == 'batch 0' and torch.initial_seed() == 0
+    assert next(batches) == 'batch 1' and torch.initial_seed() == 1 and len(logged) == 2
 
 
 MAX_ITERS = 6
