@@ -8,6 +8,7 @@ from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS as CLS_MODELS
+from mmpretrain.structures import DataSample
 
 from mmdet_cgd.models import CGD
 
@@ -112,3 +113,65 @@ def test_classifier_trains_from_scratch_as_the_authors_resnet():
         assert not layer.identity_init
         assert all(not torch.any(b) for b in (layer.bias0, layer.bias1, layer.bias2))
         assert all(torch.count_nonzero(w) == w.numel() for w in (layer.w0, layer.w1, layer.w2))
+
+
+# mmdet's CSPNeXt-tiny pretraining with CGD as the attention, and the RTMDet config it feeds
+CSPNEXT = 'cspnext-tiny-cgd_8xb256-rsb-a1-600e_in1k.py'
+RTMDET = 'rtmdet_tiny-cgd_8xb32-300e_coco.py'
+
+
+def test_cspnext_config_is_mmdets_recipe_with_cgd_as_the_attention():
+    ours = imagenet_config(CSPNEXT)
+    theirs = Config.fromstring(
+        "_base_ = 'mmdet::rtmdet/classification/cspnext-tiny_8xb256-rsb-a1-600e_in1k.py'", '.py')
+    for key in ('train_dataloader', 'val_dataloader', 'val_evaluator', 'param_scheduler',
+                'train_cfg', 'auto_scale_lr'):
+        assert ours[key] == theirs[key], key
+    assert ours.optim_wrapper.optimizer == theirs.optim_wrapper.optimizer
+    assert ours.default_scope == 'mmpretrain' and ours.model._scope_ == 'mmpretrain'
+    assert ours.custom_imports.imports == ['mmdet_cgd']
+    model, stock = dict(ours.model), dict(theirs.model)
+    backbone, stock_backbone = dict(model.pop('backbone')), dict(stock.pop('backbone'))
+    assert (model.pop('_scope_'), stock.pop('_scope_')) == ('mmpretrain', 'mmdet')
+    assert model == stock  # neck, head, Mixup / CutMix
+    assert (backbone.pop('type'), stock_backbone.pop('type')) == ('mmdet.CGDCSPNeXt',
+                                                                  'mmdet.CSPNeXt')
+    assert backbone.pop('attention_cfg') == dict(type='CGD', inplace=True)
+    assert backbone == stock_backbone
+    paramwise = dict(ours.optim_wrapper.paramwise_cfg)
+    assert paramwise.pop('custom_keys') == {'.attention.w': dict(decay_mult=0.5),
+                                            '.attention.bias': dict(decay_mult=0.0)}
+    assert paramwise == theirs.optim_wrapper.paramwise_cfg
+
+
+def test_cspnext_classifier_backbone_is_the_rtmdet_backbone_and_trains():
+    cfg = imagenet_config(CSPNEXT)
+    # as mmengine's Runner builds it: with the config's data_preprocessor (one-hot for Mixup)
+    cfg.model.data_preprocessor = cfg.data_preprocessor
+    classifier = build_classifier(cfg)
+    detection_backbone = build_detection_backbone(RTMDET)
+    assert type(classifier.backbone) is type(detection_backbone)
+    ours, theirs = classifier.backbone.state_dict(), detection_backbone.state_dict()
+    assert list(ours) == list(theirs) and all(ours[k].shape == theirs[k].shape for k in ours)
+    layers = [m for m in classifier.backbone.modules() if isinstance(m, CGD)]
+    assert len(layers) == 4 and 'stage4.2.attention.w0' in ours
+    assert all(layer.inplace and not layer.identity_init for layer in layers)
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        optimizer = build_optim_wrapper(classifier, cfg.optim_wrapper).optimizer
+    decay = {id(p): g['weight_decay'] for g in optimizer.param_groups for p in g['params']}
+    for name, param in classifier.named_parameters():
+        if '.attention.w' in name:
+            expected = 0.005  # half the recipe's 0.01
+        elif '.attention.bias' in name or '.bn.' in name or name.endswith('.bias'):
+            expected = 0.0  # as the recipe's norms and biases
+        else:
+            expected = 0.01
+        assert decay[id(param)] == pytest.approx(expected, rel=1e-12), name
+    torch.manual_seed(0)
+    batch = dict(inputs=list(torch.randint(0, 256, (2, 3, 64, 64), dtype=torch.uint8)),
+                 data_samples=[DataSample().set_gt_label(i) for i in (3, 7)])
+    classifier.train()  # one step: Mixup / CutMix, in-place CGD at the authors' init
+    losses = classifier(**classifier.data_preprocessor(batch, training=True), mode='loss')
+    losses['loss'].backward()
+    assert torch.isfinite(losses['loss'])
+    assert all(layer.w2.grad is not None and layer.w2.grad.abs().max() > 0 for layer in layers)
