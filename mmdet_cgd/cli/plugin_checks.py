@@ -10,7 +10,7 @@ from typing import Iterator, Optional, Tuple
 
 from mmengine.registry import MODELS, DefaultScope
 
-from mmdet_cgd.models.backbones import CGD_VARIANTS, CGDMobileNet, CGDMobileNetV2
+from mmdet_cgd.models.backbones import CGD_VARIANTS, CGDCSPNeXt, CGDMobileNet, CGDMobileNetV2
 from mmdet_cgd.models.backbones.plugin_positions import (
     BASIC_BLOCK_POSITIONS,
     BEFORE_NORM1,
@@ -24,6 +24,8 @@ from mmdet_cgd.utils import CGDConfigError, config_dicts, type_name, with_neares
 BASIC_BLOCK_DEPTHS = (18, 34)
 # our MobileNets: only before_norm1 (between a block's first conv and its norm)
 BEFORE_NORM1_ONLY = (CGDMobileNet.__name__, CGDMobileNetV2.__name__)
+# ours with CGD built in, no plugins: CGDCSPNeXt's attention_cfg
+PLUGIN_FREE = (CGDCSPNeXt.__name__, )
 # mmdet's backbones whose plugins run (Res2Net builds them too narrow)
 STOCK_WITH_PLUGINS = tuple(k for k in CGD_VARIANTS if k != 'Res2Net')
 
@@ -121,7 +123,8 @@ def check_backbone_plugins(model_cfg, default_scope: str = 'mmdet') -> None:
         if not isinstance(plugins, (list, tuple)):
             raise CGDConfigError(f'{where}.plugins must be a list of plugin dicts, got a '
                                  f'{type(plugins).__name__}: write plugins=[dict(...)]')
-        if kind.startswith('CGD') and kind not in (*CGD_VARIANTS.values(), *BEFORE_NORM1_ONLY):
+        if kind.startswith('CGD') and kind not in (*CGD_VARIANTS.values(), *BEFORE_NORM1_ONLY,
+                                                   *PLUGIN_FREE):
             raise CGDConfigError(f'{where}: no backbone {kind!r}; the CGD placement '
                                  f'({BEFORE_NORM1!r}) is served by {supported}')
         if plugins and kind not in CGD_VARIANTS and not takes_plugins(backbone['type'],

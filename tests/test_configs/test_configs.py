@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from mmdet.models.layers import CSPLayer
 from mmdet.registry import MODELS
 from mmdet.testing import demo_mm_inputs
 from mmdet.utils import register_all_modules
@@ -45,6 +46,9 @@ def test_config_builds_its_model(path):
     assert 'mmdet_cgd' in cfg.custom_imports['imports']
     model = MODELS.build(cfg.model)
     n_cgd = sum(isinstance(m, CGD) for m in model.modules())
+    if cfg.model.backbone.get('attention_cfg'):  # CGDCSPNeXt: each CSP layer's attention
+        assert n_cgd == sum(isinstance(m, CSPLayer) for m in model.backbone.modules()) > 0
+        return
     plugins = cfg.model.backbone.get('plugins')
     if not plugins:  # the baselines (demo, plain MobileNet)
         assert n_cgd == 0 and 'cgd' not in path.name.split('_')[1]
@@ -81,6 +85,10 @@ def test_detection_configs_load_strictly_and_write_safely(path):
     if init is None or 'checkpoint' not in init:  # trains from scratch (demo, SSDLite)
         return
     assert init.type == 'StrictPretrained'
+    if cfg.model.backbone.get('attention_cfg'):  # CGD in place of the checkpoint's attention
+        assert init.new_keys == ['.attention.w', '.attention.bias']
+        assert init.unused_keys == ['.attention.fc.']
+        return
     has_cgd_weights = init.checkpoint.startswith('checkpoints/cgd-')
     has_cgd = bool(cfg.model.backbone.get('plugins'))
     assert init.get('new_keys', []) == ([] if has_cgd_weights or not has_cgd else ['.cgd.'])
