@@ -98,7 +98,7 @@ build_mmcv() {  # its CPU ops only: CUDA hidden from mmcv's setup.py; no debug i
 }
 
 dist_train() {  # the demo config on synthetic data, a few iterations, NCCL
-  "$PY" tools/misc/make_synthetic_coco.py "$DATA" --num-train 16 --num-val 4 &&
+  "$PY" demo/synthetic_coco.py "$DATA" --num-train 16 --num-val 4 &&
     PYTHON=$PY bash tools/dist_train.sh "$DEMO" 1 --work-dir "$WORK/dist_train" \
       --cfg-options train_cfg.max_iters=20 train_cfg.val_interval=1000 \
       default_hooks.checkpoint.interval=1000 &&
@@ -109,7 +109,7 @@ dist_train() {  # the demo config on synthetic data, a few iterations, NCCL
 check_plan() {  # --dry-run: every file and command the steps name
   local missing=0 path
   for path in "$DEMO" "${COST[0]}" .dev_scripts/measure_cgd_host_time.py \
-      tools/dist_train.sh tools/train.py tools/misc/g++-std20 tools/misc/make_synthetic_coco.py \
+      tools/dist_train.sh tools/train.py tools/misc/g++-std20 demo/synthetic_coco.py \
       .dev_scripts/gpu_check.py; do
     [ -e "$path" ] || { echo "missing: $path"; missing=1; }
   done

@@ -17,10 +17,10 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 from figures import plot_training_curves, prediction_grid  # demo/figures.py, beside this script
+from synthetic_coco import SyntheticSpec, data_root_options, write_dataset
 
 from mmdet_cgd.apis import load_detector
 from mmdet_cgd.cli.test import read_test_metrics
-from mmdet_cgd.testing import SyntheticSpec, data_root_options, write_dataset
 from mmdet_cgd.visualization import heatmap_grid, save_image
 
 # short name (work dir, heatmap row) -> (table name, config)

@@ -16,9 +16,9 @@ if not torch.cuda.is_available():
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / 'demo'))
 
 from layer_helpers import explicit_cgd  # noqa: E402
+from synthetic_coco import SyntheticSpec, write_dataset  # noqa: E402
 
 from mmdet_cgd.ops import cgd_triton, triton_unavailable_reason  # noqa: E402
-from mmdet_cgd.testing import SyntheticSpec, write_dataset  # noqa: E402
 
 
 @pytest.fixture(scope='session', autouse=True)

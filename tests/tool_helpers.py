@@ -5,8 +5,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from synthetic_coco import data_root_options
+
 from mmdet_cgd.cli.test import read_test_metrics  # noqa: F401 (re-exported)
-from mmdet_cgd.testing import data_root_options
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / 'configs' / 'demo' / 'mask-rcnn_r18-cgd_fpn_synthetic.py'

@@ -1,6 +1,6 @@
 # The CPU demo: a slim Mask R-CNN (ResNet-18 at half width, CGD in the paper's placement in every
 # block, trained from scratch) on the embedded synthetic dataset
-# (tools/misc/make_synthetic_coco.py).
+# (demo/synthetic_coco.py).
 # Sized to train and evaluate in minutes on 2 CPU cores; not a COCO recipe.
 _base_ = [
     'mmdet::_base_/models/mask-rcnn_r50_fpn.py', 'mmdet::_base_/datasets/coco_instance.py',

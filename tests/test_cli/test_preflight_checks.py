@@ -3,11 +3,11 @@ import json
 
 import pytest
 from mmengine.config import Config
+from synthetic_coco import CLASSES
 from tool_helpers import DEMO_CONFIG, python
 
 from mmdet_cgd.cli.coco_checks import check_coco_file, check_dataloader_data
 from mmdet_cgd.cli.plugin_checks import check_backbone_plugins
-from mmdet_cgd.testing import CLASSES
 
 CGD = dict(cfg=dict(type='CGD'), position='after_conv1')
 

@@ -16,10 +16,10 @@ from mmdet.utils import register_all_modules
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import init_default_scope
+from synthetic_coco import CLASSES, data_root_options
 from tool_helpers import FAST_LOADING, python, read_test_metrics
 
 from mmdet_cgd.models import CGD
-from mmdet_cgd.testing import CLASSES, data_root_options
 
 CGD_DIR = Path(__file__).parents[2] / 'configs' / 'cgd'
 MMDET_TOOLS = Path(mmdet.__file__).parent / '.mim' / 'tools'

@@ -10,13 +10,13 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from synthetic_coco import CLASSES, data_root_options
 from test_metafile import load_mmdet_config
 from tool_helpers import FAST_LOADING, python, read_test_metrics
 from torch import nn
 
 from mmdet_cgd.checkpoint import load_checkpoint_file
 from mmdet_cgd.models import CGD
-from mmdet_cgd.testing import CLASSES, data_root_options
 
 CGD_DIR = Path(__file__).parents[2] / 'configs' / 'cgd'
 RUNTIME = CGD_DIR.parent / '_base_' / 'cgd_runtime.py'

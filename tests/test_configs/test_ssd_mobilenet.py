@@ -12,10 +12,10 @@ from mmdet.registry import MODELS
 from mmengine.config import Config
 from mmengine.optim import build_optim_wrapper
 from mmengine.registry import DefaultScope
+from synthetic_coco import CLASSES, SyntheticSpec, generate_split
 from tool_helpers import python
 
 from mmdet_cgd.models import CGD, CGDMobileNet
-from mmdet_cgd.testing import CLASSES, SyntheticSpec, generate_split
 
 CGD_DIR = Path(__file__).parents[2] / 'configs' / 'cgd'
 SSD_CGD = ['ssd300_mobilenet-cgd_coco.py', 'ssd300_mobilenet-cgd_voc0712.py']

@@ -6,8 +6,7 @@ import pytest
 from mmengine.registry import init_default_scope
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
-
-from mmdet_cgd.testing import CLASSES, SyntheticSpec, write_dataset
+from synthetic_coco import CLASSES, SyntheticSpec, write_dataset
 
 
 def digest(root):
