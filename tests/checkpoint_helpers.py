@@ -1,11 +1,18 @@
-"""What the checkpoint tests share: a stock-mmdet-style checkpoint and a loopback file server."""
+"""What the checkpoint tests share: a stock-mmdet-style checkpoint, a loopback file server, and
+the publishing tool's function (the tool is a script, as mmdet's publish_model.py)."""
 import functools
 import http.server
+import runpy
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 from mmengine.logging import HistoryBuffer
+
+publish_checkpoint = runpy.run_path(str(
+    Path(__file__).resolve().parents[1] / 'tools' / 'model_converters' / 'publish_model.py'))[
+        'publish_checkpoint']
 
 
 def save_stock_mmdet_checkpoint(path, state_dict=None):

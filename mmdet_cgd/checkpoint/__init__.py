@@ -15,13 +15,13 @@ from .placement import check_placement, model_backbone_plugins
 from .resume import check_resumable, find_resume_checkpoint
 from .safe_globals import LogBuffer, allow_mmengine_checkpoints
 from .verify import CheckpointCorruptError, verify_checkpoint_file
-from .writing import publish_checkpoint, save_checkpoint_file
+from .writing import save_checkpoint_file
 
 __all__ = [
     'CheckpointCorruptError', 'CheckpointError', 'CheckpointMismatchError',
     'LogBuffer', 'allow_mmengine_checkpoints', 'check_fit', 'check_placement', 'check_resumable',
     'find_resume_checkpoint', 'load_checkpoint_file',
-    'model_backbone_plugins', 'publish_checkpoint', 'resolve_checkpoint', 'save_checkpoint_file',
+    'model_backbone_plugins', 'resolve_checkpoint', 'save_checkpoint_file',
     'select_weights', 'trust_checkpoints_in_this_process', 'trust_requested', 'unwrap_state_dict',
     'verify_checkpoint_file'
 ]

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import torch
-from checkpoint_helpers import save_stock_mmdet_checkpoint, serving
+from checkpoint_helpers import publish_checkpoint, save_stock_mmdet_checkpoint, serving
 from mmengine.logging import HistoryBuffer
 from mmengine.runner.checkpoint import get_torchvision_models
 
@@ -21,7 +21,6 @@ from mmdet_cgd.checkpoint import (
     check_resumable,
     find_resume_checkpoint,
     load_checkpoint_file,
-    publish_checkpoint,
     resolve_checkpoint,
     restricted_pickle,
 )

@@ -4,12 +4,12 @@ import shutil
 
 import pytest
 import torch
+from checkpoint_helpers import publish_checkpoint
 
 from mmdet_cgd.checkpoint import (
     CheckpointCorruptError,
     find_resume_checkpoint,
     load_checkpoint_file,
-    publish_checkpoint,
 )
 
 
