@@ -10,7 +10,7 @@ from typing import Iterator, Optional, Tuple
 
 from mmengine.registry import MODELS, DefaultScope
 
-from mmdet_cgd.models.backbones import CGD_VARIANTS, CGDCSPNeXt, CGDMobileNet, CGDMobileNetV2
+from mmdet_cgd.models.backbones import CGD_VARIANTS, CGDCSPNeXt, CGDMobileNet
 from mmdet_cgd.models.backbones.plugin_positions import (
     BASIC_BLOCK_POSITIONS,
     BEFORE_NORM1,
@@ -22,8 +22,8 @@ from mmdet_cgd.models.backbones.plugin_positions import (
 from mmdet_cgd.utils import CGDConfigError, config_dicts, type_name, with_nearest
 
 BASIC_BLOCK_DEPTHS = (18, 34)
-# our MobileNets: only before_norm1 (between a block's first conv and its norm)
-BEFORE_NORM1_ONLY = (CGDMobileNet.__name__, CGDMobileNetV2.__name__)
+# our MobileNet: only before_norm1 (between a block's first conv and its norm)
+BEFORE_NORM1_ONLY = (CGDMobileNet.__name__, )
 # ours with CGD built in, no plugins: CGDCSPNeXt's attention_cfg
 PLUGIN_FREE = (CGDCSPNeXt.__name__, )
 # mmdet's backbones whose plugins run (Res2Net builds them too narrow)
@@ -129,9 +129,12 @@ def check_backbone_plugins(model_cfg, default_scope: str = 'mmdet') -> None:
                                  f'({BEFORE_NORM1!r}) is served by {supported}')
         if plugins and kind not in CGD_VARIANTS and not takes_plugins(backbone['type'],
                                                                       default_scope):
+            rtmdet = (f"; for RTMDet's CSPNeXt use type={CGDCSPNeXt.__name__!r}, CGD as its "
+                      "channel attention (attention_cfg)") if kind == 'CSPNeXt' else ''
             raise CGDConfigError(f'{where}: {kind} takes no plugins (it is not built from '
                                  f'mmdet ResNet blocks); CGD plugs into {supported}, and '
-                                 f"mmdet's {', '.join(STOCK_WITH_PLUGINS)} at {STOCK_POSITIONS}")
+                                 f"mmdet's {', '.join(STOCK_WITH_PLUGINS)} at {STOCK_POSITIONS}"
+                                 + rtmdet)
         for i, plugin in enumerate(plugins):
             check_no_in_channels(plugin, f'{where}.plugins[{i}]')
             check_plugin_layer(plugin, f'{where}.plugins[{i}]', default_scope)

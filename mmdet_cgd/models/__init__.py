@@ -1,18 +1,6 @@
-from mmdet_cgd.utils.errors import CGDConfigError
+from mmdet_cgd.utils.errors import CGDConfigError  # noqa: F401 (what a bad CGD set-up raises)
 
-from .backbones import (
-    CGDMobileNet,
-    CGDMobileNetV2,
-    CGDRegNet,
-    CGDRes2Net,
-    CGDResNeSt,
-    CGDResNet,
-    CGDResNetV1d,
-    CGDResNeXt,
-)
-from .layers import CGD
-from .ssd_head import PredictableSSDHead
+from .backbones import *  # noqa: F401,F403 (as mmdet's models/__init__.py)
+from .layers import CGD  # noqa: F401
+from .ssd_head import PredictableSSDHead  # noqa: F401
 from .weight_init import StrictPretrainedInit  # noqa: F401 (registers type='StrictPretrained')
-
-__all__ = ['CGD', 'CGDConfigError', 'CGDMobileNet', 'CGDMobileNetV2', 'CGDRegNet', 'CGDRes2Net',
-           'CGDResNeSt', 'CGDResNeXt', 'CGDResNet', 'CGDResNetV1d', 'PredictableSSDHead']

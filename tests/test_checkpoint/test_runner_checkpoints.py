@@ -22,7 +22,9 @@ from torch.utils.data import DataLoader
 from mmdet_cgd.checkpoint import find_resume_checkpoint, load_checkpoint_file
 
 REPO = Path(__file__).resolve().parents[2]
-CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
+# configs/deploy holds mmdeploy's deploy configs (docs/deployment.md), no training
+CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py')
+                 if '_base_' not in p.parts and p.parent.name != 'deploy')
 
 
 def hook_types(cfg):

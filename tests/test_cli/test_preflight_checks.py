@@ -71,8 +71,11 @@ def test_backbones_without_resnet_blocks_name_the_supported_ones():
     for kind in ('HRNet', 'CSPNeXt', 'SwinTransformer', 'PyramidVisionTransformer'):
         with pytest.raises(ValueError, match=rf"model.backbone: {kind} takes no plugins .*"
                                              rf"CGD plugs into {supported}, CGDMobileNet, "
-                                             rf"CGDMobileNetV2, and mmdet's ResNet, .*ResNeSt at"):
+                                             rf"and mmdet's ResNet, .*ResNeSt at"):
             check_backbone_plugins(model_with(dict(type=kind, plugins=[paper])))
+    with pytest.raises(ValueError, match=r"for RTMDet's CSPNeXt use type='CGDCSPNeXt', CGD as "
+                                         r"its channel attention \(attention_cfg\)"):
+        check_backbone_plugins(model_with(dict(type='CSPNeXt', plugins=[paper])))
     check_backbone_plugins(model_with(dict(type='CSPNeXt')))  # no plugins: nothing to say
     with pytest.raises(ValueError, match=r"\(CGDResNet\): position must be one of "
                                          r"\('before_norm1',\), got 'after_conv1'"):

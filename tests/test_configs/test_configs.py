@@ -14,7 +14,9 @@ from mmengine.registry import init_default_scope
 from mmdet_cgd.models import CGD
 
 CONFIG_DIR = Path(__file__).parents[2] / 'configs'
-CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py') if '_base_' not in p.parts)
+# configs/deploy holds mmdeploy's deploy configs (docs/deployment.md), no models
+CONFIGS = sorted(p for p in CONFIG_DIR.rglob('*.py')
+                 if '_base_' not in p.parts and p.parent.name != 'deploy')
 register_all_modules()
 
 
@@ -34,9 +36,6 @@ def stage_blocks(backbone) -> list:
     """Blocks per stage, the stages a plugin's ``stages`` selects from."""
     if hasattr(backbone, 'res_layers'):  # the ResNet family
         return [len(getattr(backbone, name)) for name in backbone.res_layers]
-    if hasattr(backbone, 'arch_settings'):  # MobileNetV2: layer1 to layer7
-        return [len(getattr(backbone, f'layer{i + 1}'))
-                for i in range(len(backbone.arch_settings))]
     return [1] * len(backbone.layers)  # MobileNet v1: one block per stage
 
 
@@ -82,7 +81,7 @@ def test_detection_configs_load_strictly_and_write_safely(path):
     assert dict(type='WeightsOnlyCheckpointHook') in cfg.custom_hooks
     assert cfg.default_hooks.logger.type == 'MainProcessLoggerHook'
     init = cfg.model.backbone.init_cfg
-    if init is None or 'checkpoint' not in init:  # trains from scratch (demo, SSDLite)
+    if init is None or 'checkpoint' not in init:  # trains from scratch (demo)
         return
     assert init.type == 'StrictPretrained'
     if cfg.model.backbone.get('attention_cfg'):  # CGD in place of the checkpoint's attention

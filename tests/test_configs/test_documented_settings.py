@@ -1,7 +1,8 @@
 """What the docs and requirements say about the configs and the set-up is what they are (#26,
 case 7); the README stays short and every relative link of the docs leads somewhere (#29); and
 the detection configs select what configs/_base_/cgd_runtime.py selects, also where they cannot
-inherit it (SSDLite's base is a whole mmdet config: mmengine refuses a key two bases define)."""
+inherit it (RTMDet's, DINO's and Deformable DETR's bases are whole mmdet configs: mmengine
+refuses a key two bases define)."""
 import re
 from pathlib import Path
 
@@ -12,7 +13,7 @@ REPO = Path(__file__).parents[2]
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
 DETECTION = [p for p in CONFIGS if p.parent.name in ('cgd', 'demo')]
 
-# hooks the mmdet baselines bring, which configs inheriting a whole one keep (SSDLite, RTMDet)
+# hooks the mmdet baselines bring, which configs inheriting a whole one keep (RTMDet)
 BASELINE_HOOKS = ('NumClassCheckHook', 'EMAHook', 'PipelineSwitchHook')
 
 

@@ -11,11 +11,10 @@ PAPER_RESULTS = {
     'faster-rcnn_r50-cgd_fpn_1x_coco': {'box AP': 37.9},
     'mask-rcnn_r50-cgd_fpn_1x_coco': {'box AP': 38.8, 'mask AP': 35.4},
 }
-# epochs where not mmdet's 1x (12): SSD300's 24 (of a repeated dataset), SSDLite's 600,
-# Deformable DETR's 50 and RTMDet's 300
+# epochs where not mmdet's 1x (12): SSD300's 24 (of a repeated dataset), Deformable DETR's 50
+# and RTMDet's 300
 EPOCHS = {'ssd300_mobilenet_coco': 24, 'ssd300_mobilenet-cgd_coco': 24,
           'ssd300_mobilenet_voc0712': 24, 'ssd300_mobilenet-cgd_voc0712': 24,
-          'ssdlite_mobilenetv2-cgd-scratch_8xb24-600e_coco': 600,
           'deformable-detr_r50-cgd_16xb2-50e_coco': 50,
           'deformable-detr_r50-cgd-identity_16xb2-50e_coco': 50,
           'rtmdet_tiny-cgd_8xb32-300e_coco': 300, 'rtmdet_s-cgd_8xb32-300e_coco': 300}

@@ -105,7 +105,7 @@ class CGDMobileNet(BaseModule):
         conv_cfg, norm_cfg, act_cfg: mmcv layer configs (default: Conv2d, BN, ReLU).
         norm_eval: keep BatchNorm in eval mode (statistics frozen) while training.
         with_cp: gradient checkpointing per block.
-        init_cfg: default Kaiming on convs and 1 on norms, as mmdet's MobileNetV2; CGD keeps
+        init_cfg: default Kaiming on convs and 1 on norms, as mmdet's MobileNets; CGD keeps
             its own init.
     """
 

@@ -12,18 +12,17 @@ from test_cgd_mobilenet import one_thread  # noqa: F401 (an autouse fixture)
 from test_gradient_matrix import randomize
 from torch import nn
 
-from mmdet_cgd.models import CGDMobileNet, CGDMobileNetV2
+from mmdet_cgd.models import CGDMobileNet
 
 POSITIONS = ('before_norm1', 'after_conv1', 'after_conv2', 'after_conv3')
 BACKBONES = [(ours, kwargs) for ours, _, kwargs in FAMILY] + [
-    (CGDMobileNetV2, dict(widen_factor=0.25, out_indices=(2, 7))),
     (CGDMobileNet, dict(widen_factor=0.125, stem_stride=1, out_indices=(10, 12))),
 ]
 
 
 def positions_of(cls, kwargs):
     """None (no plugin) and every position the backbone's blocks take."""
-    if cls in (CGDMobileNet, CGDMobileNetV2) or kwargs.get('depth') == 18:
+    if cls is CGDMobileNet or kwargs.get('depth') == 18:
         return (None, 'before_norm1')
     return (None, ) + POSITIONS
 
