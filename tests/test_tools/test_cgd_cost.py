@@ -84,7 +84,9 @@ def test_fresh_processes_measure_the_same_peak_for_the_same_step():
     peaks = step_peaks('backbone', ['plain'], (128, 128), 1, 'cpu', runs=2)
     first, second = peaks['plain']
     assert first > 10 * 2**20  # the activations of a ResNet-50 step at 128x128
-    assert abs(first - second) / first < 0.02  # mmap-served tensors: no heap fragmentation
+    # mmap-served tensors: no heap fragmentation; what small allocations and thread arenas add
+    # varies by a few hundred KiB (0.5 MiB seen with other jobs on the cores)
+    assert abs(first - second) < max(0.02 * first, 2**20)
 
 
 def _synthetic_result(forward, forward_backward, peaks, model='backbone', device='cpu'):
