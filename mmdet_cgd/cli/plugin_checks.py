@@ -38,11 +38,8 @@ def _backbones(cfg) -> Iterator[Tuple[str, dict]]:
 
 
 def _registered_names(registry) -> set:
-    names = set()
-    while registry is not None:
-        names |= set(registry.module_dict)
-        registry = registry.parent
-    return names
+    parent = registry.parent
+    return set(registry.module_dict) | (_registered_names(parent) if parent else set())
 
 
 def _options(layer) -> Tuple[Optional[set], set]:
@@ -59,12 +56,11 @@ def _options(layer) -> Tuple[Optional[set], set]:
     return {p.name for p in named}, {p.name for p in named if p.default is p.empty}
 
 
-def check_plugin_layer(plugin, where: str, default_scope: str = 'mmdet') -> None:
-    """Raise ``CGDConfigError`` for a plugin layer type that is not registered (naming the
-    nearest registered ones) or options its layer does not take (naming those it does)."""
-    layer_cfg = plugin.get('cfg') if isinstance(plugin, dict) else None
+def check_plugin_layer(layer_cfg, where: str, default_scope: str = 'mmdet') -> None:
+    """Raise ``CGDConfigError`` for a layer config (a plugin's ``cfg``, CGDCSPNeXt's
+    ``attention_cfg``) of an unregistered type or with options its layer does not take."""
     if not isinstance(layer_cfg, dict):
-        return  # the shape of the plugin dict is check_plugin's
+        return  # the shape of a plugin dict is check_plugin's, of attention_cfg the backbone's
     kind = layer_cfg.get('type')
     layer = kind
     if isinstance(kind, str):
@@ -77,7 +73,7 @@ def check_plugin_layer(plugin, where: str, default_scope: str = 'mmdet') -> None
             near = [lower[n] for n in difflib.get_close_matches(kind.split('.')[-1].lower(),
                                                                   lower, n=3, cutoff=0.6)]
             raise CGDConfigError(
-                f'{where}.cfg: no plugin layer type {kind!r} is registered'
+                f'{where}: no plugin layer type {kind!r} is registered'
                 + (f'; did you mean {" or ".join(map(repr, near))}?' if near else '')
                 + " (CGD's type is 'CGD'; custom layers need custom_imports)")
     if not callable(layer):
@@ -87,11 +83,11 @@ def check_plugin_layer(plugin, where: str, default_scope: str = 'mmdet') -> None
     name = type_name(kind)
     if accepted is not None and given - accepted:
         raise CGDConfigError(
-            f'{where}.cfg: {name} has no option {with_nearest(sorted(given - accepted), accepted)};'
+            f'{where}: {name} has no option {with_nearest(sorted(given - accepted), accepted)};'
             f' its options: '
             f'{", ".join(sorted(accepted)) or "none"} (in_channels comes from the block)')
     if required - given:
-        raise CGDConfigError(f'{where}.cfg: {name} needs {", ".join(sorted(required - given))}'
+        raise CGDConfigError(f'{where}: {name} needs {", ".join(sorted(required - given))}'
                              f', got cfg={dict(layer_cfg)}')
 
 
@@ -135,9 +131,13 @@ def check_backbone_plugins(model_cfg, default_scope: str = 'mmdet') -> None:
                                  f'mmdet ResNet blocks); CGD plugs into {supported}, and '
                                  f"mmdet's {', '.join(STOCK_WITH_PLUGINS)} at {STOCK_POSITIONS}"
                                  + rtmdet)
+        if kind in PLUGIN_FREE:  # CGD built in: attention_cfg is checked as a plugin's cfg
+            check_plugin_layer(backbone.get('attention_cfg'), f'{where}.attention_cfg',
+                               default_scope)
         for i, plugin in enumerate(plugins):
             check_no_in_channels(plugin, f'{where}.plugins[{i}]')
-            check_plugin_layer(plugin, f'{where}.plugins[{i}]', default_scope)
+            check_plugin_layer(plugin.get('cfg') if isinstance(plugin, dict) else None,
+                               f'{where}.plugins[{i}].cfg', default_scope)
             check_position(plugin, f'{where}.plugins[{i}]', kind, backbone, supported)
 
 
