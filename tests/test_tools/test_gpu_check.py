@@ -43,8 +43,9 @@ def test_the_dry_run_fails_naming_what_is_missing(tmp_path):
 
 
 def test_the_script_stays_within_its_line_budget():
-    lines = sum(len(p.read_text().splitlines()) for p in (REPO / '.dev_scripts').iterdir()
-                if p.suffix in ('.sh', '.py'))
+    """The GPU check and what it runs of .dev_scripts (the studies beside it are apart)."""
+    lines = sum(len((REPO / '.dev_scripts' / name).read_text().splitlines())
+                for name in ('gpu_check.sh', 'gpu_check.py', 'measure_cgd_host_time.py'))
     assert lines <= 600
 
 
