@@ -5,7 +5,8 @@
 #   builtins.getattr);
 # - in a distributed test, rank 0 alone writes the metrics json (mmengine's LoggerHook: every rank);
 # - a checkpoint loaded by the Runner (load_from, resume) is verified (zip CRC-32s, a published
-#   name's sha256) and must place the backbone plugins as the model does;
+#   name's sha256), must fit the model exactly (mmengine only logs a misfit) and place the
+#   backbone plugins as the model does;
 # - training stops at the first non-finite loss, and no checkpoint with NaN/inf is saved;
 # - a fixed seed, and every RNG re-seeded with seed + i before batch i is fetched: a run resumed
 #   from a checkpoint saved at an epoch's end (EpochBasedTrainLoop), or at any iteration

@@ -8,21 +8,16 @@ import sys
 from typing import Any, Callable, Iterator, Sequence
 
 from mmengine.config import Config, DictAction
-from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmdet_cgd.checkpoint import (
     CheckpointError,
-    check_fit,
-    check_placement,
     check_resumable,
     load_checkpoint_file,
-    model_backbone_plugins,
     resolve_checkpoint,
     trust_checkpoints_in_this_process,
     trust_requested,
-    unwrap_state_dict,
 )
 from mmdet_cgd.checkpoint.loading import TRUST_ENV, URL_PREFIXES, ZOO_PREFIXES
 from mmdet_cgd.utils import config_dicts
@@ -127,25 +122,14 @@ def check_tool_config(cfg: Config, dataloaders: Sequence[str], check_data: bool 
         checkpoint = load_checkpoint_file(cfg.load_from)  # refused or broken: stop right here
         if cfg.get('resume'):
             check_resumable(checkpoint, name)
+    hooks = cfg.get('custom_hooks', [])
+    if not any(isinstance(h, dict) and h.get('type') == 'CheckpointCheckHook' for h in hooks):
+        cfg.custom_hooks = [*hooks, dict(type='CheckpointCheckHook')]  # as our configs select it
     check_backbone_plugins(cfg.model, cfg.get('default_scope') or 'mmdet')
     if training:
         check_pretrained_files(cfg.model)
     if check_data:
         check_dataloader_data(cfg, dataloaders)
-
-
-def check_checkpoint_for_runner(runner: Runner, name: str) -> None:
-    """Raise unless checkpoint ``name`` fits the Runner's model exactly, before the Runner loads
-    it with ``strict=False`` (which only logs a mismatch)."""
-    checkpoint = load_checkpoint_file(name)
-    model = runner.model.module if is_model_wrapper(runner.model) else runner.model
-    if hasattr(model, 'module') and not hasattr(model, 'backbone'):
-        model = model.module  # --tta: the detector inside DetTTAModel
-    source = f'checkpoint {name!r}'
-    check_fit(model.state_dict(), unwrap_state_dict(checkpoint, source), source=source,
-              hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
-              "(type='StrictPretrained', new_keys=[...]) instead", path=name)
-    check_placement(checkpoint, model_backbone_plugins(model), source)
 
 
 def build_loops(runner: Runner, loops: Sequence[str]) -> None:
@@ -184,13 +168,11 @@ def build_runner(cfg: Config) -> Runner:
 
 
 def run_checked(cfg: Config, loops: Sequence[str], run: Callable[[Runner], Any], errors) -> Any:
-    """Build the Runner, check the checkpoint it loads and load its ``loops``' datasets, each
-    mistake one ``error:`` line; then ``run`` it, ``errors`` ending in one line too."""
+    """Build the Runner and load its ``loops``' datasets, each mistake one ``error:`` line; then
+    ``run`` it, ``errors`` ending in one line too (a checkpoint that does not fit among them:
+    ``CheckpointCheckHook`` refuses it as the Runner loads it)."""
     with exit_on_user_error(errors=CGDConfigError):  # what only the model build can tell
         runner = build_runner(cfg)
-    if cfg.get('load_from'):
-        with exit_on_user_error():
-            check_checkpoint_for_runner(runner, cfg.load_from)
     with exit_on_user_error(errors=AnnotationError):  # mmdet loads the annotations here
         build_loops(runner, loops)
     with exit_on_user_error(errors=errors):

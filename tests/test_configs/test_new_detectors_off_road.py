@@ -142,3 +142,30 @@ def test_mmdets_det_inferencer_runs_the_cgd_config_with_its_checkpoint(checkpoin
     image = sorted((tiny_coco / 'val').glob('*'))[0]
     predictions = inferencer(str(image), no_save_pred=True)['predictions'][0]
     assert len(predictions['bboxes']) == len(predictions['scores']) > 0
+
+
+def test_the_runtime_hook_refuses_a_stock_checkpoint_under_mmdets_tools_too(checkpoints):
+    """mmengine loads ``load_from`` with strict=False and only logs a misfit: mmdet's test.py
+    would evaluate the CGD config with CGD as built. Our runtime's hook refuses it as it loads."""
+    from types import SimpleNamespace
+
+    from mmdet.models.test_time_augs import DetTTAModel
+
+    from mmdet_cgd.engine import CheckpointCheckHook
+    stock, cgd, cgd_config, _ = checkpoints
+    model = MODELS.build(dict(cgd_config.model,
+                              backbone=dict(cgd_config.model.backbone, init_cfg=None)))
+    for runner_model in (model, DetTTAModel(module=model)):  # also under --tta
+        runner = SimpleNamespace(model=runner_model, _load_from=str(stock))
+        with pytest.raises(CheckpointMismatchError, match=r"stock.pth' does not fit the model "
+                                                          r'\(24 missing: .*8 unexpected'):
+            CheckpointCheckHook().after_load_checkpoint(runner, torch.load(stock))
+        runner._load_from = str(cgd)
+        CheckpointCheckHook().after_load_checkpoint(runner, torch.load(cgd))
+
+
+def test_our_tools_add_the_checkpoint_check_to_a_config_without_it(tmp_path):
+    from mmdet_cgd.cli.common import check_tool_config
+    cfg = Config(dict(model=dict(type='RetinaNet', backbone=dict(type='ResNet', depth=50))))
+    check_tool_config(cfg, (), check_data=False)
+    assert cfg.custom_hooks == [dict(type='CheckpointCheckHook')]

@@ -1,8 +1,10 @@
 """Checks on the checkpoint the Runner loads (``load_from``, ``resume``), under any tool.
 
-mmengine reads ``load_from`` itself: under mmdet's own ``train.py`` / ``test.py`` no check of ours
-runs before it. This hook verifies the file's bytes before the Runner reads it (``before_run``
-comes first) and, once read, that it was trained with the model's backbone plugin placement.
+mmengine reads ``load_from`` itself, with ``strict=False``: a misfit is only logged, so a stock
+checkpoint under a CGD config would test (or go on training) with CGD as built, not as trained.
+This hook verifies the file's bytes before the Runner reads it (``before_run`` comes first) and,
+once read, that it fits the model exactly and was trained with the model's backbone plugin
+placement: under mmdet's tools and ours alike (ours add it to a config that lacks it).
 """
 import os
 
@@ -10,14 +12,21 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
-from mmdet_cgd.checkpoint import check_placement, model_backbone_plugins, verify_checkpoint_file
+from mmdet_cgd.checkpoint import (
+    check_fit,
+    check_placement,
+    model_backbone_plugins,
+    unwrap_state_dict,
+    verify_checkpoint_file,
+)
 
 
 @HOOKS.register_module()
 class CheckpointCheckHook(Hook):
     """Raises ``CheckpointError`` for a corrupted ``load_from``/resume file (its zip records'
-    CRC-32, a published name's sha256) and for one whose recorded config places the backbone
-    plugins otherwise than the model (``CheckpointMismatchError``, naming both placements)."""
+    CRC-32, a published name's sha256), and ``CheckpointMismatchError`` for one that does not fit
+    the model (naming the keys) or whose recorded config places the backbone plugins otherwise
+    (naming both placements)."""
 
     priority = 'VERY_HIGH'
 
@@ -29,5 +38,10 @@ class CheckpointCheckHook(Hook):
             verify_checkpoint_file(name)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        check_placement(checkpoint, model_backbone_plugins(runner.model),
-                        f'checkpoint {runner._load_from!r}')
+        model, source = runner.model, f'checkpoint {runner._load_from!r}'
+        while hasattr(model, 'module') and not hasattr(model, 'backbone'):
+            model = model.module  # DDP, test-time augmentation
+        check_fit(model.state_dict(), unwrap_state_dict(checkpoint, source), source=source,
+                  hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
+                  "(type='StrictPretrained', new_keys=[...]) instead", path=runner._load_from)
+        check_placement(checkpoint, model_backbone_plugins(model), source)
