@@ -9,9 +9,11 @@ COMPAT_SETUP := VENV=$(COMPAT_VENV) TORCH_SPEC="torch==2.1.2 torchvision==0.16.2
 	PIP_CACHE_DIR=$(HOME)/.cache/pip-torch2.1
 # On torch 2.1: the layer at every position with its in-place refusals, the backbones,
 # checkpoint loading and refusals, train -> checkpoint -> resume -> test through our tools
-# and mmdet's own, and deployment through mmdeploy (installed here only).
+# and mmdet's own (Mask R-CNN, RTMDet with CGDCSPNeXt), and deployment through mmdeploy
+# (installed here only).
 COMPAT_TESTS := tests/test_ops tests/test_models tests/test_checkpoint \
 	tests/test_tools/test_train_test.py tests/test_tools/test_safe_loading.py \
+	tests/test_configs/test_rtmdet.py tests/test_configs/test_new_detectors_off_road.py \
 	tests/test_deploy/test_mmdeploy_onnxruntime.py
 
 .PHONY: setup setup-compat test test-compat demo
