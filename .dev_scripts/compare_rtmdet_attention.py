@@ -9,7 +9,8 @@ Each variant is configs/demo/rtmdet_tiny_synthetic.py with its --cfg-options, tr
 scratch with the same seed and schedule by tools/train.py and evaluated by tools/test.py, each in
 its own folder under --work-dir (a variant whose final checkpoint exists is not trained again).
 Then, in this process, the three trained models: their parameters, and CPU time of a training
-step (forward, backward, AdamW step on one fixed batch) and of inference (one image), timed in
+step (forward, backward, AdamW step on one fixed batch) and of inference (the network's forward
+on one image, without box decoding and NMS), timed in
 interleaved rounds (tools/analysis_tools/cgd_cost), as medians and ratios to ChannelAttention
 with distribution-free intervals. Writes a markdown section for docs/records.md, its raw
 samples beside it (.json) and one picture.
@@ -225,7 +226,9 @@ def fixed_batches(cfg, data_preprocessor):
 
 def workloads(cfg, trained, frozen, train_data: dict, test_data: dict):
     """``(training step, inference)`` closures: ``trained`` takes AdamW steps (the config's
-    optimizer) on the fixed batch, ``frozen`` predicts the val image."""
+    optimizer) on the fixed batch, ``frozen`` runs the network on the val image: backbone, neck
+    and head (``mode='tensor'``), not the box decoding and NMS after them, whose cost follows
+    how many boxes a model scores above the threshold, not its attention."""
     optim_wrapper = build_optim_wrapper(trained, cfg.optim_wrapper)
     trained.train()
     frozen.eval()
@@ -236,7 +239,7 @@ def workloads(cfg, trained, frozen, train_data: dict, test_data: dict):
 
     def inference():
         with torch.no_grad():
-            frozen(**test_data, mode='predict')
+            frozen(**test_data, mode='tensor')
 
     return training_step, inference
 
@@ -324,7 +327,9 @@ def render(args, context: dict, results: dict, counts: dict, summary: dict) -> s
         f"{sizes['train']} synthetic {h} x {w} images (`demo/synthetic_coco.py`) and tested by "
         f"`tools/test.py` on {sizes['val']} more (its EMA weights; AP x 100). Time: the trained "
         'models in one process, a training step (forward, backward, AdamW step) on one fixed '
-        f'batch of {cfg.train_dataloader.batch_size} and inference on one image, in {rounds} '
+        f'batch of {cfg.train_dataloader.batch_size} and inference on one image (the network: no '
+        'box decoding or NMS, whose cost follows how many boxes pass the score threshold), in '
+        f'{rounds} '
         f'interleaved rounds after {args.warmup} warm-up(s): median seconds, and the median of '
         f'the per-round ratios to {BASELINE} with its distribution-free interval (order '
         f'statistics: {coverage_for(rounds, conf):.1%} coverage with {rounds} rounds).', '',
