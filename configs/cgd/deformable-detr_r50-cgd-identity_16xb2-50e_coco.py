@@ -3,12 +3,4 @@
 # pretrained network. CGD trains in every stage, layer1 included.
 _base_ = './deformable-detr_r50-cgd_16xb2-50e_coco.py'
 
-model = dict(
-    backbone=dict(
-        plugins=[
-            dict(cfg=dict(type='CGD', identity_init=True, inplace=True), position='before_norm1')
-        ],
-        freeze_plugins=False,
-        # CGD is new (absent from ImageNet weights), the classifier unused; all else must fit
-        init_cfg=dict(type='StrictPretrained', checkpoint='torchvision://resnet50',
-                      new_keys=['.cgd.'], unused_keys=['fc.'])))
+model = dict(backbone=_base_.cgd_resnet50_identity)  # ../_base_/models/cgd-resnet50.py

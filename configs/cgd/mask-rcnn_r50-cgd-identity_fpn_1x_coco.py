@@ -1,14 +1,6 @@
 # What most users can run today: plain ImageNet ResNet-50 weights (torchvision://resnet50) with
 # CGD in the paper's placement, started as the exact identity so step 0 is the pretrained network.
-# CGD trains in every stage, layer1 included: CGDResNet keeps plugins trainable in frozen stages.
+# CGD trains in every stage, layer1 included.
 _base_ = './mask-rcnn_r50-cgd_fpn_1x_coco.py'
 
-model = dict(
-    backbone=dict(
-        plugins=[
-            dict(cfg=dict(type='CGD', identity_init=True, inplace=True), position='before_norm1')
-        ],
-        freeze_plugins=False,
-        # CGD is new (absent from ImageNet weights), the classifier unused; all else must fit
-        init_cfg=dict(type='StrictPretrained', checkpoint='torchvision://resnet50',
-                      new_keys=['.cgd.'], unused_keys=['fc.'])))
+model = dict(backbone=_base_.cgd_resnet50_identity)  # ../_base_/models/cgd-resnet50.py
