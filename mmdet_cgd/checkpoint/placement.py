@@ -53,10 +53,16 @@ def recorded_backbone_plugins(checkpoint: Dict) -> Optional[list]:
     return backbone.get('plugins') if hasattr(backbone, 'get') else None
 
 
+def unwrap_model(model):
+    """The detector (or classifier) inside DDP and test-time-augmentation wrappers."""
+    while hasattr(model, 'module') and not hasattr(model, 'backbone'):
+        model = model.module
+    return model
+
+
 def model_backbone_plugins(model) -> Optional[list]:
     """The ``plugins`` a built detector's (or classifier's) backbone, or a backbone, was given."""
-    while hasattr(model, 'module') and not hasattr(model, 'backbone'):
-        model = model.module  # DDP, test-time augmentation
+    model = unwrap_model(model)
     backbone = getattr(model, 'backbone', model)
     return getattr(backbone, 'plugins', None)
 

@@ -19,6 +19,7 @@ from mmdet_cgd.checkpoint import (
     unwrap_state_dict,
     verify_checkpoint_file,
 )
+from mmdet_cgd.checkpoint.placement import unwrap_model
 
 
 @HOOKS.register_module()
@@ -38,9 +39,7 @@ class CheckpointCheckHook(Hook):
             verify_checkpoint_file(name)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        model, source = runner.model, f'checkpoint {runner._load_from!r}'
-        while hasattr(model, 'module') and not hasattr(model, 'backbone'):
-            model = model.module  # DDP, test-time augmentation
+        model, source = unwrap_model(runner.model), f'checkpoint {runner._load_from!r}'
         check_fit(model.state_dict(), unwrap_state_dict(checkpoint, source), source=source,
                   hint='for a backbone-only or partial fit, load it through the backbone init_cfg '
                   "(type='StrictPretrained', new_keys=[...]) instead", path=runner._load_from)
